@@ -1,0 +1,133 @@
+"""The unified provincial schema, defined once.
+
+Every table lives in schema ``province``. Column comments carry the national
+data-element code (AAC002 and friends) so auditors can trace each column back
+to the standard; Python names say what the value is.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+SCHEMA = "province"
+MONEY = sa.Numeric(18, 2)
+
+metadata = sa.MetaData(schema=SCHEMA)
+
+
+def _col(name: str, type_: sa.types.TypeEngine, code: str | None, doc: str, **kw) -> sa.Column:
+    comment = f"{code} {doc}" if code else doc
+    return sa.Column(name, type_, comment=comment, **kw)
+
+
+person = sa.Table(
+    "person",
+    metadata,
+    _col("id_number", sa.String(18), "AAC002", "citizen ID number, 18 digits, valid check digit", primary_key=True),
+    _col("name", sa.String(100), "AAC003", "name, trimmed", nullable=False),
+    _col("sex", sa.String(1), "AAC004", "sex: 1 male, 2 female, 9 unstated", nullable=False),
+    _col("ethnicity", sa.String(2), "AAC005", "ethnicity, GB 3304 two-digit code"),
+    _col("birth_date", sa.Date, "AAC006", "birth date", nullable=False),
+    _col("work_start_date", sa.Date, "AAC007", "work-start date; NULL where the source held a sentinel"),
+    _col("division_code", sa.String(6), "AAB301", "administrative division code (GB/T 2260)"),
+    _col("phone", sa.String(40), "AAE005", "phone number"),
+    _col("address", sa.String(200), "AAE006", "address"),
+    _col("source_city", sa.String(32), None, "city whose legacy system supplied the record", nullable=False),
+    _col("source_person_no", sa.String(32), "AAC001", "person number in the source city", nullable=False),
+)
+
+employer = sa.Table(
+    "employer",
+    metadata,
+    _col("source_city", sa.String(32), None, "city whose legacy system supplied the record", primary_key=True),
+    _col("employer_no", sa.String(32), "AAB001", "employer number in the source city", primary_key=True),
+    _col("org_code", sa.String(10), "AAB003", "organization code XXXXXXXX-X (GB 11714)"),
+    _col("name", sa.String(200), "AAB004", "employer name, trimmed", nullable=False),
+    _col("employer_type", sa.String(2), "AAB019", "employer type: 10 enterprise, 20-23 institution, 30 organ, ..."),
+    _col("division_code", sa.String(6), "AAB301", "administrative division code (GB/T 2260)"),
+)
+
+enrolment = sa.Table(
+    "enrolment",
+    metadata,
+    _col("source_city", sa.String(32), None, "city whose legacy system supplied the record", primary_key=True),
+    _col("id_number", sa.String(18), "AAC002", "citizen ID number of the insured person", primary_key=True),
+    _col("insurance_type", sa.String(3), "AAE140", "insurance type, national 3-digit code", primary_key=True),
+    _col("employer_no", sa.String(32), "AAB001", "employer number in the source city"),
+    _col("enrolment_status", sa.String(1), "AAC008", "participation status: 0 not enrolled, 1 normal, 2 suspended, 3 suspended-to-tax, 4 terminated"),
+    _col("payment_status", sa.String(1), "AAC031", "payment status: 1 paying, 2 paused, 3 stopped"),
+    _col("enrolment_date", sa.Date, "AAC030", "enrolment date"),
+)
+
+contribution = sa.Table(
+    "contribution",
+    metadata,
+    _col("source_city", sa.String(32), None, "city whose legacy system supplied the record", primary_key=True),
+    _col("source_row_id", sa.BigInteger, None, "row id of the contribution detail in the source city", primary_key=True),
+    _col("id_number", sa.String(18), "AAC002", "citizen ID number of the insured person", nullable=False),
+    _col("employer_no", sa.String(32), "AAB001", "employer number in the source city"),
+    _col("insurance_type", sa.String(3), "AAE140", "insurance type, national 3-digit code", nullable=False),
+    _col("fee_period", sa.Integer, "AAE002", "period the fee belongs to, YYYYMM", nullable=False),
+    _col("accounting_period", sa.Integer, "AAE003", "accounting period, YYYYMM", nullable=False),
+    _col("payment_type", sa.String(2), "AAE143", "payment type: 1 normal, 2 back-payment, 11 arrears, 12 prepayment, 18 refund"),
+    _col("contribution_base", MONEY, "AAE180", "contribution base, yuan", nullable=False),
+    _col("employer_due", MONEY, "AAE020", "employer contribution due, yuan", nullable=False),
+    _col("employer_to_account", MONEY, "AAE021", "employer part credited to the individual account, yuan", nullable=False),
+    _col("individual_due", MONEY, "AAE022", "individual contribution due, yuan", nullable=False),
+    _col("individual_to_account", MONEY, "AAE023", "individual part credited to the individual account, yuan", nullable=False),
+    _col("received_flag", sa.String(1), "AAE078", "received flag: 1 received, 0 not yet"),
+    _col("received_date", sa.Date, "AAE079", "date received; NULL where the source held a sentinel"),
+)
+
+account = sa.Table(
+    "account",
+    metadata,
+    _col("source_city", sa.String(32), None, "city whose legacy system supplied the record", primary_key=True),
+    _col("account_id", sa.BigInteger, "AAZ116", "individual account id in the source city", primary_key=True),
+    _col("id_number", sa.String(18), "AAC002", "citizen ID number of the account holder", nullable=False),
+    _col("year", sa.SmallInteger, "AAE001", "account year", nullable=False),
+    _col("balance_prev_year", MONEY, "AAE252", "balance at the end of the previous year, yuan", nullable=False),
+    _col("employer_principal", MONEY, "AAE253", "employer-funded principal credited this year, yuan", nullable=False),
+    _col("individual_principal", MONEY, "AAE254", "individual-funded principal credited this year, yuan", nullable=False),
+    _col("interest_on_balance", MONEY, "AAE256", "interest on the previous balance, yuan", nullable=False),
+    _col("interest_on_current", MONEY, "AAE257", "interest on this year's principal, yuan", nullable=False),
+)
+
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    _col("source_city", sa.String(32), None, "city whose legacy system supplied the row", primary_key=True),
+    _col("entity", sa.String(32), None, "unified entity the row was meant for", primary_key=True),
+    _col("source_key", sa.String(200), None, "the row's key in the source, as text", primary_key=True),
+    _col("reason_code", sa.String(40), None, "why the row was held back (transforms.reasons)", primary_key=True),
+    _col("reason_detail", sa.String(400), None, "human-readable detail"),
+    _col("original_values", sa.Text, None, "the source row as extracted, JSON (exact decimals as strings)"),
+    _col("first_batch_id", sa.String(64), None, "load batch that first quarantined the row"),
+)
+
+load_batch = sa.Table(
+    "load_batch",
+    metadata,
+    _col("batch_id", sa.String(64), None, "one run of one city", primary_key=True),
+    _col("entity", sa.String(32), None, "unified entity", primary_key=True),
+    _col("source_city", sa.String(32), None, "city loaded", nullable=False),
+    _col("started_at", sa.DateTime, None, "when extraction started (UTC)", nullable=False),
+    _col("finished_at", sa.DateTime, None, "when the batch committed (UTC)"),
+    _col("status", sa.String(16), None, "running, committed, failed", nullable=False),
+    _col("extracted_rows", sa.BigInteger, None, "rows read from the source"),
+    _col("loaded_rows", sa.BigInteger, None, "rows applied to the entity table"),
+    _col("quarantined_rows", sa.BigInteger, None, "rows sent to quarantine"),
+    _col("merged_rows", sa.BigInteger, None, "rows merged into another record"),
+    _col("extracted_money", sa.Numeric(22, 2), None, "sum of the entity's money columns as extracted"),
+    _col("loaded_money", sa.Numeric(22, 2), None, "sum of the entity's money columns loaded"),
+    _col("quarantined_money", sa.Numeric(22, 2), None, "sum of the entity's money columns quarantined"),
+    _col("reconciled", sa.Boolean, None, "extracted = loaded + quarantined + merged, rows and money"),
+)
+
+ENTITY_TABLES: dict[str, sa.Table] = {
+    "person": person,
+    "employer": employer,
+    "enrolment": enrolment,
+    "contribution": contribution,
+    "account": account,
+}
