@@ -1,0 +1,7 @@
+"""Load: apply unified batches to the provincial database (schema ``province``)."""
+
+from loaders.duckdb_target import ApplyResult, DuckDBTarget
+from loaders.exceptions import LoadError
+from loaders.schema import ENTITY_TABLES, SCHEMA, metadata
+
+__all__ = ["ENTITY_TABLES", "SCHEMA", "ApplyResult", "DuckDBTarget", "LoadError", "metadata"]

@@ -16,6 +16,7 @@ class Reason(StrEnum):
     EMPLOYER_UNKNOWN = "EMPLOYER_UNKNOWN"  # child row naming an employer the source does not have
     AMOUNT_INVALID = "AMOUNT_INVALID"  # money that is NULL, negative where not allowed, or finer than a cent
     DATE_INVALID = "DATE_INVALID"  # a required date missing or impossible
+    VALUE_MISSING = "VALUE_MISSING"  # a required value (period, insurance type, ...) is NULL
     DUPLICATE_SOURCE_KEY = "DUPLICATE_SOURCE_KEY"  # the same source key twice in one extract
     UNDECODABLE_TEXT = "UNDECODABLE_TEXT"  # bytes not valid in the city's actual charset
     EXPECTATION_FAILED = "EXPECTATION_FAILED"  # a Great Expectations check failed on a transformed row

@@ -1,0 +1,32 @@
+# jinbao: the two set-up commands are `make demo` and `make test` (as root on Debian 12, Python 3.11).
+SHELL := /bin/bash
+UV ?= $(shell command -v uv 2>/dev/null || echo .jinbao/bootstrap/bin/uv)
+APT_PACKAGES := freetds-bin tdsodbc unixodbc python3-venv
+PERSONS ?= 5000
+
+.PHONY: system-deps install demo test lint bench clean
+
+# Debian packages: FreeTDS (tsql, freebcp), its ODBC driver, unixODBC. Installed only when missing.
+system-deps:
+	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "need root to install: $(APT_PACKAGES)"; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
+	fi
+
+# uv from PyPI into a bootstrap venv when it is not on PATH; then the locked environment into .venv.
+install: system-deps
+	@if [ ! -x "$(UV)" ]; then python3 -m venv .jinbao/bootstrap && .jinbao/bootstrap/bin/pip install -q uv; fi
+	$(UV) sync --frozen --python 3.11
+
+demo: install
+	$(UV) run --frozen jinbao demo --persons $(PERSONS)
+
+test: install
+	$(UV) run --frozen pytest
+
+lint: install
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+
+clean:
+	rm -rf .jinbao/sim reports jinbao.duckdb

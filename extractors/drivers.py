@@ -1,0 +1,49 @@
+"""DB-API connections to legacy servers through FreeTDS, one function per driver.
+
+pymssql bundles its own FreeTDS (1.5); pyodbc uses the system FreeTDS ODBC
+driver (1.3). Both are asked for UTF-8 so FreeTDS converts from the server's
+charset; the spec's actual charset is what the server's collation must decode as.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from extractors.configuration import SourceEndpoint
+from extractors.exceptions import ExtractError
+from jinbao.spec import SourceSpec
+
+
+def connect(source: SourceSpec, endpoint: SourceEndpoint, *, login_timeout: int = 10) -> Any:
+    database = endpoint.database or source.database
+    try:
+        if source.driver == "pymssql":
+            import pymssql
+
+            return pymssql.connect(
+                server=endpoint.host,
+                port=str(endpoint.port),
+                user=endpoint.user,
+                password=endpoint.password,
+                database=database,
+                tds_version=source.tds_version,
+                charset="UTF-8",
+                login_timeout=login_timeout,
+                autocommit=True,
+            )
+        import pyodbc
+
+        conn_str = (
+            "DRIVER={FreeTDS};"
+            f"SERVER={endpoint.host};PORT={endpoint.port};DATABASE={database};"
+            f"TDS_Version={source.tds_version};ClientCharset=UTF-8;"
+            f"UID={endpoint.user};PWD={{{endpoint.password}}}"
+        )
+        return pyodbc.connect(conn_str, autocommit=True, timeout=login_timeout)
+    except Exception as exc:  # driver errors carry no password; the endpoint repr never does
+        raise ExtractError(f"cannot connect to {endpoint} with {source.driver}: {exc}") from exc
+
+
+def placeholder(source: SourceSpec) -> str:
+    """The driver's parameter marker: pymssql formats client-side (%s), pyodbc sends RPC (?)."""
+    return "%s" if source.driver == "pymssql" else "?"

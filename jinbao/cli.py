@@ -1,0 +1,150 @@
+"""The ``jinbao`` command line: demo, load, simulate, cities."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from jinbao.errors import JinbaoError
+from jinbao.targets import DEFAULT_TARGET
+
+app = typer.Typer(help="jinbao: consolidate legacy city social-insurance systems into the provincial database.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+console = Console()
+
+TargetOpt = Annotated[str, typer.Option("--target", help="duckdb:///PATH (default) or postgresql://...")]
+ReportsOpt = Annotated[Path, typer.Option("--reports", help="directory for HTML reports")]
+
+
+def _summary(runs) -> None:
+    for run in runs:
+        t = Table(title=f"{run.city} · batch {run.batch_id}")
+        for col in ("entity", "extracted", "loaded", "quarantined", "merged", "money extracted", "money loaded",
+                    "money quarantined", "reconciled"):
+            t.add_column(col, justify="left" if col == "entity" else "right")
+        for e in run.entities.values():
+            t.add_row(e.entity, str(e.extracted_rows), str(e.loaded_rows), str(e.quarantined_rows), str(e.merged_rows),
+                      str(e.extracted_money), str(e.loaded_money), str(e.quarantined_money),
+                      "[green]yes[/]" if e.reconciled else "[red]NO[/]")
+        console.print(t)
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+
+
+@app.command()
+def demo(
+    persons: Annotated[int, typer.Option(help="persons per simulated city")] = 5000,
+    seed: Annotated[int, typer.Option(help="generator seed")] = 20261203,
+    driver: Annotated[str | None, typer.Option(help="override the spec's driver: pymssql or pyodbc")] = None,
+    target: TargetOpt = DEFAULT_TARGET,
+    reports: ReportsOpt = Path("reports"),
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Serve the simulated cities over TDS, load them through FreeTDS, write the report."""
+    from jinbao.demo import run_demo
+
+    _setup_logging(verbose)
+
+    def progress(rec) -> None:
+        console.print(f"  {rec.entity:<13} extracted {rec.extracted_rows:>9,}  loaded {rec.loaded_rows:>9,}  "
+                      f"quarantined {rec.quarantined_rows:>7,}")
+
+    try:
+        with console.status("loading simulated cities through FreeTDS..."):
+            result = run_demo(persons=persons, seed=seed, target_url=target, reports_dir=reports, driver=driver,
+                              on_entity=progress)
+    except JinbaoError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    _summary(result.runs)
+    for path in result.reports:
+        console.print(f"report: {path}")
+    if not result.reconciled:
+        console.print("[red]NOT reconciled[/]: see the report")
+        raise typer.Exit(1)
+    console.print("[green]all entities reconciled[/]")
+
+
+@app.command()
+def load(
+    city: str,
+    target: TargetOpt = DEFAULT_TARGET,
+    reports: ReportsOpt = Path("reports"),
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Full load of one city from its live legacy database (endpoint from <PREFIX>_HOST/_PORT/_USER/_PASSWORD)."""
+    from extractors import endpoint_from_env
+    from jinbao.runner import run_city
+    from jinbao.spec import city_spec
+    from jinbao.targets import open_target
+    from quality.report import write_report
+
+    _setup_logging(verbose)
+    try:
+        spec = city_spec(city)
+        endpoint = endpoint_from_env(spec.source.env_prefix, spec.source.database)
+        with open_target(target) as tgt:
+            run = run_city(spec, endpoint, tgt)
+            path = write_report(run, tgt.con, reports, target_label=target)
+    except JinbaoError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    _summary([run])
+    console.print(f"report: {path}")
+    raise typer.Exit(0 if run.reconciled else 1)
+
+
+@app.command()
+def simulate(
+    city: str,
+    port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1 (0 picks a free one)")] = 0,
+    persons: int = 5000,
+    seed: int = 20261203,
+) -> None:
+    """Serve one simulated legacy city until interrupted."""
+    from fixtures.tds import TdsServer
+
+    from jinbao.demo import simulated_city_db
+    from jinbao.spec import city_spec
+
+    spec = city_spec(city)
+    db = simulated_city_db(spec, persons, seed)
+    server = TdsServer(db, port=port, server_name=f"SIM_{city.upper()}")
+    bound = server.start()
+    v = spec.source.tds_version
+    console.print(f"serving {city} ({persons} persons, seed {seed}) on 127.0.0.1:{bound}, TDS {v}")
+    console.print(f"  tsql:    TDSVER={v} tsql -H 127.0.0.1 -p {bound} -U sa -P anything")
+    console.print(f"  pymssql: pymssql.connect(server='127.0.0.1', port='{bound}', user='sa', password='anything', "
+                  f"database='{spec.source.database}', tds_version='{v}')")
+    console.print(f"  env:     export {spec.source.env_prefix}_HOST=127.0.0.1 {spec.source.env_prefix}_PORT={bound} "
+                  f"{spec.source.env_prefix}_USER=sa {spec.source.env_prefix}_PASSWORD=anything")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+@app.command()
+def cities() -> None:
+    """List the city specs in cities/."""
+    from jinbao.spec import all_cities, city_spec
+
+    t = Table("city", "name", "dialect", "driver", "TDS", "entities")
+    for c in all_cities():
+        s = city_spec(c)
+        t.add_row(s.city, s.display_name, s.source.dialect, s.source.driver, s.source.tds_version,
+                  ", ".join(n for n, _ in s.ordered_entities()))
+    console.print(t)
+
+
+if __name__ == "__main__":
+    app()

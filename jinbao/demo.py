@@ -1,0 +1,80 @@
+"""``jinbao demo``: simulated legacy cities served over TDS, loaded through FreeTDS into the target."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from extractors import SourceEndpoint
+from jinbao.runner import CityRun, run_city
+from jinbao.spec import CitySpec, all_cities, city_spec
+from jinbao.targets import open_target
+
+SIM_DIR = Path(".jinbao") / "sim"
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    runs: list[CityRun]
+    reports: list[Path]
+
+    @property
+    def reconciled(self) -> bool:
+        return all(r.reconciled for r in self.runs)
+
+
+def simulated_city_db(spec: CitySpec, persons: int, seed: int, sim_dir: Path = SIM_DIR) -> Path:
+    """Generate (once) the simulated legacy database for a city; reused while inputs are unchanged."""
+    from fixtures.generator import generate_city
+
+    variant = spec.simulator.variant if spec.simulator else spec.city
+    sim_dir.mkdir(parents=True, exist_ok=True)
+    path = sim_dir / f"{variant}-{persons}-{seed}.duckdb"
+    if not path.exists():
+        tmp = path.with_suffix(".tmp.duckdb")
+        tmp.unlink(missing_ok=True)
+        generate_city(variant, tmp, persons=persons, seed=seed)
+        tmp.rename(path)
+    return path
+
+
+def demo_cities() -> list[CitySpec]:
+    return [s for s in (city_spec(c) for c in all_cities()) if s.simulator is not None]
+
+
+def with_driver(spec: CitySpec, driver: str | None) -> CitySpec:
+    if not driver:
+        return spec
+    return spec.model_copy(update={"source": spec.source.model_copy(update={"driver": driver})})
+
+
+def run_demo(
+    *,
+    persons: int,
+    seed: int,
+    target_url: str,
+    reports_dir: Path,
+    driver: str | None = None,
+    cities: list[str] | None = None,
+    on_entity=None,
+) -> DemoResult:
+    from fixtures.tds import TdsServer
+
+    from quality.checks import BatchChecker
+    from quality.report import write_report
+
+    specs = [with_driver(s, driver) for s in demo_cities() if not cities or s.city in cities]
+    checker = BatchChecker()
+    runs, reports = [], []
+    password = os.environ.get("JINBAO_SIM_PASSWORD") or secrets.token_urlsafe(12)
+    with open_target(target_url) as target:
+        for spec in specs:
+            db = simulated_city_db(spec, persons, seed)
+            with TdsServer(db, server_name=f"SIM_{spec.city.upper()}") as server:
+                endpoint = SourceEndpoint("127.0.0.1", server.port, "jinbao", password, spec.source.database)
+                run = run_city(spec, endpoint, target, checker=checker, on_entity=on_entity)
+            runs.append(run)
+            reports.append(write_report(run, target.con, reports_dir, target_label=target_url))
+    return DemoResult(runs=runs, reports=reports)

@@ -1,0 +1,182 @@
+"""City mapping specs: everything that makes one city different, loaded from ``cities/*.yml``.
+
+A spec is validated into typed objects when loaded; errors name the file, the
+field and the bad value, so a migration lead can fix the YAML without reading code.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+import pyarrow as pa
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from jinbao.errors import SpecError
+
+CITIES_DIR = Path(__file__).resolve().parent.parent / "cities"
+ENTITY_ORDER = ("employer", "person", "enrolment", "contribution", "account")
+
+_TYPE_RE = re.compile(
+    r"^(?P<name>char|varchar|nchar|nvarchar|int|bigint|smallint|decimal|numeric|money|datetime|float)"
+    r"(?:\((?P<a>\d+)(?:,\s*(?P<b>\d+))?\))?$"
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceColumn(_Strict):
+    """One legacy column: its declared SQL type and the unified column it feeds."""
+
+    type: str
+    to: str
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, v: str) -> str:
+        v = v.strip().lower()
+        m = _TYPE_RE.match(v)
+        if not m:
+            raise ValueError(f"unknown legacy SQL type {v!r}")
+        if m["name"] in ("char", "varchar", "nchar", "nvarchar") and not m["a"]:
+            raise ValueError(f"{v!r} needs a length")
+        if m["name"] in ("decimal", "numeric") and not m["a"]:
+            raise ValueError(f"{v!r} needs a precision and scale")
+        return v
+
+    @property
+    def base_type(self) -> str:
+        return _TYPE_RE.match(self.type)["name"]
+
+    @property
+    def arrow_type(self) -> pa.DataType:
+        """The exact Arrow type the extractor produces for this column."""
+        m = _TYPE_RE.match(self.type)
+        name = m["name"]
+        if name in ("char", "varchar", "nchar", "nvarchar"):
+            return pa.string()
+        if name == "int":
+            return pa.int32()
+        if name == "bigint":
+            return pa.int64()
+        if name == "smallint":
+            return pa.int16()
+        if name in ("decimal", "numeric"):
+            return pa.decimal128(int(m["a"]), int(m["b"] or 0))
+        if name == "money":
+            return pa.decimal128(19, 4)
+        if name == "datetime":
+            return pa.timestamp("us")
+        if name == "float":
+            return pa.float64()
+        raise AssertionError(name)
+
+
+class EntitySpec(_Strict):
+    """How one unified entity is read from this city's legacy table."""
+
+    table: str
+    key: list[str] = Field(min_length=1)
+    columns: dict[str, SourceColumn]
+    codes: dict[str, dict[str, str]] = {}
+    sentinels: dict[str, list[str]] = {}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EntitySpec:
+        for k in self.key:
+            if k not in self.columns:
+                raise ValueError(f"key column {k!r} is not among the columns")
+        targets = [c.to for c in self.columns.values()]
+        for field in list(self.codes) + list(self.sentinels):
+            if field not in targets:
+                raise ValueError(f"{field!r} in codes/sentinels is not a mapped unified column")
+        return self
+
+    def source_for(self, unified: str) -> str:
+        for src, col in self.columns.items():
+            if col.to == unified:
+                return src
+        raise KeyError(unified)
+
+    @property
+    def arrow_schema(self) -> pa.Schema:
+        """Schema of the extracted batches: source column names, exact types."""
+        return pa.schema([pa.field(name, col.arrow_type) for name, col in self.columns.items()])
+
+
+class Charset(_Strict):
+    declared: str
+    actual: str
+
+
+class SourceSpec(_Strict):
+    dialect: Literal["mssql", "sybase"] = "mssql"
+    driver: Literal["pymssql", "pyodbc"] = "pymssql"
+    tds_version: Literal["7.0", "7.1", "7.2", "7.3", "7.4", "5.0"] = "7.4"
+    database: str
+    charset: Charset
+    conn_id: str
+    env_prefix: str
+    max_connections: int = Field(default=2, ge=1, le=16)
+    batch_rows: int = Field(default=20_000, ge=100, le=1_000_000)
+
+
+class SimulatorSpec(_Strict):
+    variant: str
+
+
+class CitySpec(_Strict):
+    city: str
+    display_name: str
+    division_code: str = Field(pattern=r"^\d{6}$")
+    partition: str = "2"
+    source: SourceSpec
+    simulator: SimulatorSpec | None = None
+    entities: dict[str, EntitySpec]
+
+    @field_validator("entities")
+    @classmethod
+    def _known_entities(cls, v: dict[str, EntitySpec]) -> dict[str, EntitySpec]:
+        unknown = set(v) - set(ENTITY_ORDER)
+        if unknown:
+            raise ValueError(f"unknown entities {sorted(unknown)}; known: {list(ENTITY_ORDER)}")
+        missing = {"person"} - set(v)
+        if missing:
+            raise ValueError("a city spec needs at least the person entity")
+        return v
+
+    def ordered_entities(self) -> list[tuple[str, EntitySpec]]:
+        return [(name, self.entities[name]) for name in ENTITY_ORDER if name in self.entities]
+
+
+def load_spec(path: str | Path) -> CitySpec:
+    """Load and validate one city spec file."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise SpecError(f"{path}: cannot read spec: {exc}") from exc
+    try:
+        return CitySpec.model_validate(raw)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"])
+            lines.append(f"  {loc}: {err['msg']} (got {err.get('input')!r})"[:300])
+        raise SpecError(f"{path}: invalid city spec\n" + "\n".join(lines)) from None
+
+
+def city_spec(city: str, cities_dir: Path = CITIES_DIR) -> CitySpec:
+    path = cities_dir / f"{city}.yml"
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in cities_dir.glob("*.yml")))
+        raise SpecError(f"no spec for city {city!r} in {cities_dir} (known: {known})")
+    return load_spec(path)
+
+
+def all_cities(cities_dir: Path = CITIES_DIR) -> list[str]:
+    return sorted(p.stem for p in cities_dir.glob("*.yml"))

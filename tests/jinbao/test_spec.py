@@ -1,0 +1,41 @@
+import pyarrow as pa
+import pytest
+
+from jinbao.errors import SpecError
+from jinbao.spec import all_cities, city_spec, load_spec
+
+
+def test_every_spec_in_cities_loads():
+    assert "harbin" in all_cities()
+    for city in all_cities():
+        assert city_spec(city).city == city
+
+
+def test_money_and_decimal_columns_keep_their_scale():
+    schema = city_spec("harbin").entities["contribution"].arrow_schema
+    assert schema.field("aae180").type == pa.decimal128(14, 2)
+    assert schema.field("aae020").type == pa.decimal128(19, 4)
+    assert schema.field("aaz223").type == pa.int64()
+
+
+def test_a_bad_spec_names_file_field_and_value(tmp_path):
+    text = (city_spec("harbin").model_dump_json())
+    import json
+
+    raw = json.loads(text)
+    raw["entities"]["person"]["columns"]["aac003"]["type"] = "varchar2(20)"
+    path = tmp_path / "bad.yml"
+    import yaml
+
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(SpecError) as err:
+        load_spec(path)
+    msg = str(err.value)
+    assert str(path) in msg
+    assert "entities.person.columns.aac003.type" in msg
+    assert "varchar2(20)" in msg
+
+
+def test_unknown_city_lists_the_known_ones():
+    with pytest.raises(SpecError, match="known: .*harbin"):
+        city_spec("atlantis")
