@@ -87,11 +87,11 @@ class DuckDBTarget:
                 differs = " OR ".join(f"t.{_ident(k)} IS DISTINCT FROM s.{_ident(k)}" for k in source_key_columns)
                 conds.append(f"EXISTS (SELECT 1 FROM {name} t WHERE {on} AND ({differs}))")
             where_bad = " OR ".join(conds)
-            rejected = self.con.execute(
+            rejected = self.con.sql(
                 f"SELECT {', '.join('s.' + _ident(c) for c in cols)}, "
                 f"CASE WHEN s._dup > 1 THEN 'same key twice in one batch' ELSE 'key already held by another source record' END AS reason "
                 f"FROM staged s WHERE {where_bad}"
-            ).fetch_arrow_table()
+            ).to_arrow_table()
             self.con.execute(f"DELETE FROM staged s WHERE {where_bad}")
             col_list = ", ".join(_ident(c) for c in cols)
             same = " AND ".join(f"t.{_ident(c)} IS NOT DISTINCT FROM s.{_ident(c)}" for c in cols)
@@ -140,9 +140,9 @@ class DuckDBTarget:
     # -- lookups and ledger ---------------------------------------------------------------
     def person_index(self, city: str) -> pa.Table:
         """Source person number → ID number for the city's loaded persons."""
-        return self.con.execute(
-            f"SELECT source_person_no, id_number FROM {SCHEMA}.person WHERE source_city = ?", [city]
-        ).fetch_arrow_table()
+        return self.con.sql(
+            f"SELECT source_person_no, id_number FROM {SCHEMA}.person WHERE source_city = $city", params={"city": city}
+        ).to_arrow_table()
 
     def entity_totals(self, entity: str, city: str, money: list[str]) -> tuple[int, Decimal]:
         expr = " + ".join(f"coalesce(sum({_ident(m)}), 0)" for m in money) or "0"
