@@ -47,4 +47,4 @@ def jinbao_nightly_load():
     check_reconciled(load_city.expand(city=list_cities()))
 
 
-jinbao_nightly_load()
+nightly_load_dag = jinbao_nightly_load()

@@ -1,0 +1,58 @@
+import datetime as dt
+from decimal import Decimal
+
+import pyarrow as pa
+
+from quality.reconcile import EntityReconciliation, money_total
+from transforms.normalize import unified_schema
+
+
+def _contribution(row_id, id_number="11010519491231002X", base="5000.00", insurance="110", period=202401):
+    return {
+        "source_city": "harbin", "source_row_id": row_id, "id_number": id_number, "employer_no": "E1",
+        "insurance_type": insurance, "fee_period": period, "accounting_period": period, "payment_type": "1",
+        "contribution_base": Decimal(base), "employer_due": Decimal("800.00"), "employer_to_account": Decimal("0.00"),
+        "individual_due": Decimal("400.00"), "individual_to_account": Decimal("400.00"), "received_flag": "1",
+        "received_date": dt.date(2024, 2, 1),
+    }
+
+
+def test_expectations_name_each_failing_row(checker):
+    rows = pa.Table.from_pylist(
+        [
+            _contribution(1),
+            _contribution(2, id_number="11010519491231002x"),
+            _contribution(3, base="-0.01"),
+            _contribution(4, insurance="999", period=300001),
+        ],
+        schema=unified_schema("contribution"),
+    )
+    result = checker.check("contribution", rows)
+    assert sorted(result.failed_rows) == [1, 2, 3]
+    assert result.failed_rows[1] == ["expect_column_values_to_match_regex(id_number)"]
+    assert result.failed_rows[2] == ["expect_column_values_to_be_between(contribution_base)"]
+    assert sorted(result.failed_rows[3]) == [
+        "expect_column_values_to_be_between(accounting_period)",
+        "expect_column_values_to_be_between(fee_period)",
+        "expect_column_values_to_be_in_set(insurance_type)",
+    ]
+
+
+def test_clean_batch_passes(checker):
+    rows = pa.Table.from_pylist([_contribution(1), _contribution(2)], schema=unified_schema("contribution"))
+    assert checker.check("contribution", rows).ok
+
+
+def test_money_total_is_exact():
+    t = pa.table({"a": pa.array([Decimal("0.10"), Decimal("0.20")], pa.decimal128(14, 2)),
+                  "b": pa.array([Decimal("12345678901234.5678")], pa.decimal128(19, 4)).take([0, 0])})
+    assert money_total(t, ["a", "b"]) == Decimal("24691357802469.4356")
+
+
+def test_reconciliation_requires_rows_and_money_to_add_up():
+    rec = EntityReconciliation("contribution", extracted_rows=10, loaded_rows=8, quarantined_rows=2,
+                               extracted_money=Decimal("100.01"), loaded_money=Decimal("90.00"),
+                               quarantined_money=Decimal("10.01"))
+    assert rec.reconciled
+    rec.quarantined_money = Decimal("10.00")
+    assert not rec.reconciled
