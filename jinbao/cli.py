@@ -92,7 +92,7 @@ def load(
         endpoint = endpoint_from_env(spec.source.env_prefix, spec.source.database)
         with open_target(target) as tgt:
             run = run_city(spec, endpoint, tgt)
-            path = write_report(run, tgt.con, reports, target_label=target)
+            path = write_report(run, tgt, reports, target_label=tgt.url)
     except JinbaoError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from exc
@@ -110,7 +110,6 @@ def simulate(
 ) -> None:
     """Serve one simulated legacy city until interrupted."""
     from fixtures.tds import TdsServer
-
     from jinbao.demo import simulated_city_db
     from jinbao.spec import city_spec
 

@@ -61,7 +61,6 @@ def run_demo(
     on_entity=None,
 ) -> DemoResult:
     from fixtures.tds import TdsServer
-
     from quality.checks import BatchChecker
     from quality.report import write_report
 
@@ -76,5 +75,5 @@ def run_demo(
                 endpoint = SourceEndpoint("127.0.0.1", server.port, "jinbao", password, spec.source.database)
                 run = run_city(spec, endpoint, target, checker=checker, on_entity=on_entity)
             runs.append(run)
-            reports.append(write_report(run, target.con, reports_dir, target_label=target_url))
+            reports.append(write_report(run, target, reports_dir, target_label=target.url))
     return DemoResult(runs=runs, reports=reports)

@@ -33,7 +33,7 @@ def load_city_with_airflow_connections(city: str, target_conn_id: str | None, re
     url = target_url_from_airflow(target_conn_id)
     with open_target(url) as target:
         run = run_city(spec, endpoint, target)
-        report = write_report(run, target.con, Path(reports_dir), target_label=url.split("@")[-1])
+        report = write_report(run, target, Path(reports_dir), target_label=target.url)
     return {
         "city": city,
         "batch_id": run.batch_id,

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 
 from extractors import SourceEndpoint, extract_entity
 from jinbao.spec import CitySpec, EntitySpec
-from loaders import DuckDBTarget
+from loaders import ProvincialTarget
 from quality.checks import BatchChecker
 from quality.reconcile import EntityReconciliation, money_total
 from transforms.normalize import QUARANTINE_SCHEMA, money_columns, normalize_batch
@@ -77,7 +77,7 @@ def run_entity(
     name: str,
     entity: EntitySpec,
     endpoint: SourceEndpoint,
-    target: DuckDBTarget,
+    target: ProvincialTarget,
     checker: BatchChecker,
     batch_id: str,
     started_at: dt.datetime,
@@ -171,7 +171,7 @@ def run_entity(
 def run_city(
     spec: CitySpec,
     endpoint: SourceEndpoint,
-    target: DuckDBTarget,
+    target: ProvincialTarget,
     *,
     batch_id: str | None = None,
     checker: BatchChecker | None = None,

@@ -1,4 +1,4 @@
-"""One way to name the provincial database: a URL (``duckdb:///path``; PostgreSQL comes with issue 5)."""
+"""One way to name the provincial database: a URL (``duckdb:///path`` or ``postgresql://...``)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ def open_target(url: str):
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         return DuckDBTarget(path)
-    if url.startswith(("postgresql://", "postgres://")):
-        raise JinbaoError("PostgreSQL targets are not available yet; use duckdb:///PATH")
-    raise JinbaoError(f"unknown target URL {url!r}; expected duckdb:///PATH")
+    if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        from loaders.postgres_target import PostgresTarget
+
+        return PostgresTarget(url.replace("postgres://", "postgresql://", 1))
+    raise JinbaoError(f"unknown target URL {url!r}; expected duckdb:///PATH or postgresql://...")

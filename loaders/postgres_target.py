@@ -1,0 +1,69 @@
+"""The central provincial database: PostgreSQL, staged with COPY and merged in one transaction per page."""
+
+from __future__ import annotations
+
+import io
+
+import psycopg
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import sqlalchemy as sa
+
+from loaders.exceptions import LoadError
+from loaders.schema import SCHEMA, metadata
+from loaders.target import ProvincialTarget, ident
+
+
+def _psycopg_url(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+class PostgresTarget(ProvincialTarget):
+    """COPY (CSV rendered by Arrow's C++ writer, exact decimals as text) into temp tables, then merge."""
+
+    marker = "%s"
+
+    def __init__(self, url: str):
+        self.url = url.split("@")[-1]  # never keep credentials in what we print
+        try:
+            self.con = psycopg.connect(_psycopg_url(url), autocommit=True)
+        except psycopg.Error as exc:
+            raise LoadError(f"cannot connect to the provincial database {self.url}: {exc}") from exc
+        self._sa_url = "postgresql+psycopg://" + _psycopg_url(url).removeprefix("postgresql://")
+
+    def execute(self, sql, params=()):
+        return self.con.execute(sql, list(params) if params else None)
+
+    def fetch_arrow(self, sql, params=()):
+        cur = self.con.execute(sql, list(params) if params else None)
+        names = [d.name for d in cur.description]
+        rows = cur.fetchall()
+        return pa.Table.from_pylist([dict(zip(names, r, strict=True)) for r in rows]) if rows else pa.table(
+            {n: pa.array([], pa.string()) for n in names}
+        )
+
+    def stage(self, name: str, rows: pa.Table, like: str | None = None) -> None:
+        self.con.execute(f"DROP TABLE IF EXISTS {name}")
+        if like:
+            cols = ", ".join(ident(c) for c in rows.column_names)
+            self.con.execute(f"CREATE TEMP TABLE {name} AS SELECT {cols} FROM {like} WITH NO DATA")
+        else:
+            defs = ", ".join(f"{ident(c)} TEXT" for c in rows.column_names)
+            self.con.execute(f"CREATE TEMP TABLE {name} ({defs})")
+        buf = io.BytesIO()
+        pacsv.write_csv(rows, buf, pacsv.WriteOptions(include_header=False))
+        cols = ", ".join(ident(c) for c in rows.column_names)
+        with self.con.cursor().copy(f"COPY {name} ({cols}) FROM STDIN (FORMAT csv)") as copy:
+            copy.write(buf.getbuffer())
+
+    def ensure_schema(self) -> None:
+        engine = sa.create_engine(self._sa_url)
+        try:
+            with engine.begin() as conn:
+                conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
+                metadata.create_all(conn)
+        finally:
+            engine.dispose()
+
+    def close(self) -> None:
+        self.con.close()

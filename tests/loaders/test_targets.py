@@ -1,0 +1,111 @@
+"""The same merge semantics on DuckDB and PostgreSQL."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pyarrow as pa
+
+from transforms.normalize import unified_schema
+
+PERSON_KEY = ("source_city", "source_person_no")
+
+
+def _person(id_number, person_no, name="王镕"):
+    return {
+        "id_number": id_number, "name": name, "sex": "2", "ethnicity": "01", "birth_date": dt.date(1949, 12, 31),
+        "work_start_date": None, "division_code": "110105", "phone": "", "address": None,
+        "source_city": "harbin", "source_person_no": person_no,
+    }
+
+
+def _persons(*rows):
+    return pa.Table.from_pylist(list(rows), schema=unified_schema("person"))
+
+
+def test_schema_carries_national_codes_in_column_comments(target):
+    target.ensure_schema()  # idempotent
+    if target.url.startswith("duckdb"):
+        sql = "SELECT table_name || '.' || column_name, comment FROM duckdb_columns() WHERE schema_name = 'province'"
+    else:
+        sql = (
+            "SELECT c.table_name || '.' || c.column_name, col_description(('province.' || c.table_name)::regclass, "
+            "c.ordinal_position) FROM information_schema.columns c WHERE c.table_schema = 'province'"
+        )
+    comments = dict(target.fetchall(sql))
+    assert comments["person.id_number"].startswith("AAC002 ")
+    assert comments["contribution.contribution_base"].startswith("AAE180 ")
+    assert comments["account.account_id"].startswith("AAZ116 ")
+    assert {k.split(".")[0] for k in comments} == {
+        "person", "employer", "enrolment", "contribution", "account", "quarantine", "load_batch"
+    }
+
+
+def test_applying_the_same_rows_twice_changes_nothing(target):
+    rows = _persons(_person("11010519491231002X", "P1"), _person("230103190001010034", "P2", "李喆"))
+    target.begin()
+    first = target.apply("person", rows, source_key_columns=PERSON_KEY)
+    target.commit()
+    second = target.apply("person", rows, source_key_columns=PERSON_KEY)
+    content = target.fetchall("SELECT name, phone, address FROM province.person ORDER BY id_number")
+    assert (first.inserted, first.updated, first.unchanged) == (2, 0, 0)
+    assert (second.inserted, second.updated, second.unchanged) == (0, 0, 2)
+    assert content == [("王镕", "", None), ("李喆", "", None)]  # empty string and NULL kept apart
+
+
+def test_a_changed_row_is_updated(target):
+    target.apply("person", _persons(_person("11010519491231002X", "P1")), source_key_columns=PERSON_KEY)
+    res = target.apply("person", _persons(_person("11010519491231002X", "P1", "王喆")), source_key_columns=PERSON_KEY)
+    assert (res.inserted, res.updated, res.unchanged) == (0, 1, 0)
+    assert target.fetchall("SELECT name FROM province.person") == [("王喆",)]
+
+
+def test_a_key_held_by_another_source_record_is_refused_not_overwritten(target):
+    target.apply("person", _persons(_person("11010519491231002X", "P1")), source_key_columns=PERSON_KEY)
+    res = target.apply(
+        "person",
+        _persons(_person("11010519491231002X", "P9", "冒名"), _person("230103190001010034", "P2"),
+                 _person("230103190001010034", "P3")),
+        source_key_columns=PERSON_KEY,
+    )
+    names = target.fetchall("SELECT source_person_no, name FROM province.person ORDER BY 1")
+    assert res.inserted == 1
+    assert sorted(zip(res.rejected.column("source_person_no").to_pylist(), res.rejected.column("reason").to_pylist(),
+                      strict=True)) == [
+        ("P3", "same key twice in one batch"),
+        ("P9", "key already held by another source record"),
+    ]
+    assert names == [("P1", "王镕"), ("P2", "王镕")]
+
+
+def test_money_and_bigints_are_exact(target):
+    row = {
+        "source_city": "harbin", "source_row_id": 2**53 + 1, "id_number": "11010519491231002X", "employer_no": "E1",
+        "insurance_type": "110", "fee_period": 202401, "accounting_period": 202401, "payment_type": "1",
+        "contribution_base": Decimal("296685.43"), "employer_due": Decimal("1234567890123456.78"),
+        "employer_to_account": Decimal("0.01"), "individual_due": Decimal("0.00"), "individual_to_account": Decimal("0.00"),
+        "received_flag": "1", "received_date": None,
+    }
+    target.apply("contribution", pa.Table.from_pylist([row], schema=unified_schema("contribution")))
+    n, total = target.entity_totals("contribution", "harbin", ["contribution_base", "employer_due", "employer_to_account"])
+    stored = target.fetchall("SELECT source_row_id, employer_due FROM province.contribution")
+    assert n == 1
+    assert total == Decimal("1234567890123456.78") + Decimal("296685.43") + Decimal("0.01")
+    assert stored == [(9007199254740993, Decimal("1234567890123456.78"))]
+
+
+def test_quarantine_keeps_the_first_batch_and_drops_stale_rows(target):
+    from transforms.normalize import QUARANTINE_SCHEMA
+
+    q = pa.Table.from_pylist(
+        [{"source_city": "harbin", "entity": "person", "source_key": "P7", "reason_code": "ID_CHECK_DIGIT",
+          "reason_detail": "id check digit", "original_values": '{"aac003": "王镕"}'}],
+        schema=QUARANTINE_SCHEMA,
+    )
+    target.quarantine(q, "b1")
+    assert target.drop_stale_quarantine("harbin", "person") == 0
+    target.quarantine(q, "b2")
+    assert target.fetchall("SELECT first_batch_id, original_values FROM province.quarantine") == [("b1", '{"aac003": "王镕"}')]
+    assert target.drop_stale_quarantine("harbin", "person") == 0
+    # a run in which the source no longer produces the row
+    assert target.drop_stale_quarantine("harbin", "person") == 1
+    assert target.quarantine_count("person", "harbin") == 0
