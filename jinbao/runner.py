@@ -90,7 +90,6 @@ def run_entity(
     money_src = [src for src, col in entity.columns.items() if col.to in money]
     needs_persons = name != "person" and any(c.to == "source_person_no" for c in entity.columns.values())
     person_index = target.person_index(city) if needs_persons else None
-    source_key_cols = ("source_city", "source_person_no") if name == "person" else ()
 
     def ledger(status: str) -> None:
         target.record_batch(
@@ -129,7 +128,7 @@ def run_entity(
 
         target.begin()
         try:
-            result = target.apply(name, rows, source_key_columns=source_key_cols)
+            result = target.apply_persons(rows) if name == "person" else target.apply(name, rows)
             if result.rejected.num_rows:
                 rej = result.rejected
                 quarantined.append(
@@ -161,6 +160,10 @@ def run_entity(
         log.info("%s %s: page of %d rows, %d loaded, %d quarantined", city, name, batch.num_rows,
                  rows.num_rows - result.rejected.num_rows, qtable.num_rows)
 
+    if name == "person":
+        # Records whose ID number another source record already holds are merged, not loaded twice.
+        rec.merged_rows = target.xref_count(city) - target.entity_totals("person", city, [])[0]
+        rec.loaded_rows -= rec.merged_rows
     target.drop_stale_quarantine(city, name)
     rec.target_rows, rec.target_money = target.entity_totals(name, city, money)
     rec.target_quarantined = target.quarantine_count(name, city)

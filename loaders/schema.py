@@ -20,20 +20,40 @@ def _col(name: str, type_: sa.types.TypeEngine, code: str | None, doc: str, **kw
     return sa.Column(name, type_, comment=comment, **kw)
 
 
+def _person_columns(primary_id: bool) -> list[sa.Column]:
+    return [
+        _col("id_number", sa.String(18), "AAC002", "citizen ID number, 18 digits, valid check digit",
+             primary_key=primary_id, nullable=False),
+        _col("name", sa.String(100), "AAC003", "name, trimmed", nullable=False),
+        _col("sex", sa.String(1), "AAC004", "sex: 1 male, 2 female, 9 unstated", nullable=False),
+        _col("ethnicity", sa.String(2), "AAC005", "ethnicity, GB 3304 two-digit code"),
+        _col("birth_date", sa.Date, "AAC006", "birth date", nullable=False),
+        _col("work_start_date", sa.Date, "AAC007", "work-start date; NULL where the source held a sentinel"),
+        _col("division_code", sa.String(6), "AAB301", "administrative division code (GB/T 2260)"),
+        _col("phone", sa.String(40), "AAE005", "phone number"),
+        _col("address", sa.String(200), "AAE006", "address"),
+        _col("source_city", sa.String(32), None,
+             "city of the source record" if not primary_id else "city of the source record the attributes come from",
+             primary_key=not primary_id, nullable=False),
+        _col("source_person_no", sa.String(32), "AAC001", "person number in the source city",
+             primary_key=not primary_id, nullable=False),
+    ]
+
+
+# One person, one record, province-wide: keyed by the 18-digit ID number. Its attributes are those
+# of the first source record in (source_city, source_person_no) order, so the result does not depend
+# on the order cities are loaded in; every source record is kept in person_xref.
 person = sa.Table(
     "person",
     metadata,
-    _col("id_number", sa.String(18), "AAC002", "citizen ID number, 18 digits, valid check digit", primary_key=True),
-    _col("name", sa.String(100), "AAC003", "name, trimmed", nullable=False),
-    _col("sex", sa.String(1), "AAC004", "sex: 1 male, 2 female, 9 unstated", nullable=False),
-    _col("ethnicity", sa.String(2), "AAC005", "ethnicity, GB 3304 two-digit code"),
-    _col("birth_date", sa.Date, "AAC006", "birth date", nullable=False),
-    _col("work_start_date", sa.Date, "AAC007", "work-start date; NULL where the source held a sentinel"),
-    _col("division_code", sa.String(6), "AAB301", "administrative division code (GB/T 2260)"),
-    _col("phone", sa.String(40), "AAE005", "phone number"),
-    _col("address", sa.String(200), "AAE006", "address"),
-    _col("source_city", sa.String(32), None, "city whose legacy system supplied the record", nullable=False),
-    _col("source_person_no", sa.String(32), "AAC001", "person number in the source city", nullable=False),
+    *_person_columns(primary_id=True),
+)
+
+person_xref = sa.Table(
+    "person_xref",
+    metadata,
+    *_person_columns(primary_id=False),
+    sa.Index("ix_person_xref_id_number", "id_number"),
 )
 
 employer = sa.Table(
@@ -126,6 +146,7 @@ load_batch = sa.Table(
 
 ENTITY_TABLES: dict[str, sa.Table] = {
     "person": person,
+    "person_xref": person_xref,
     "employer": employer,
     "enrolment": enrolment,
     "contribution": contribution,

@@ -136,6 +136,48 @@ class ProvincialTarget:
             raise LoadError(f"applying {rows.num_rows} {entity} rows to {self.url} failed: {exc}") from exc
         return ApplyResult(inserted=counts[0], updated=counts[1], unchanged=counts[2], rejected=rejected)
 
+    def apply_persons(self, rows: pa.Table) -> ApplyResult:
+        """Record each source person in ``person_xref`` and re-derive the consolidated ``person`` rows they touch.
+
+        The consolidated row takes the attributes of the first source record in
+        (source_city, source_person_no) order, so the outcome is the same whatever
+        order cities are loaded in. An ID number corrected at source moves the record.
+        """
+        self.stage("staged_person_ids", rows.select(["id_number", "source_city", "source_person_no"]))
+        self.execute("DROP TABLE IF EXISTS affected_ids")
+        self.execute(
+            "CREATE TEMP TABLE affected_ids AS SELECT id_number FROM staged_person_ids UNION "
+            f"SELECT x.id_number FROM {SCHEMA}.person_xref x JOIN staged_person_ids k "
+            "ON x.source_city = k.source_city AND x.source_person_no = k.source_person_no"
+        )
+        result = self.apply("person_xref", rows)
+        self.consolidate_persons()
+        return result
+
+    def consolidate_persons(self) -> None:
+        """Re-derive ``person`` for the ID numbers in temp table ``affected_ids``."""
+        cols = [c.name for c in ENTITY_TABLES["person"].columns]
+        col_list = ", ".join(ident(c) for c in cols)
+        update = ", ".join(f"{ident(c)} = excluded.{ident(c)}" for c in cols if c != "id_number")
+        changed = " OR ".join(
+            f"{SCHEMA}.person.{ident(c)} IS DISTINCT FROM excluded.{ident(c)}" for c in cols if c != "id_number"
+        )
+        self.execute(
+            f"DELETE FROM {SCHEMA}.person WHERE id_number IN (SELECT id_number FROM affected_ids) "
+            f"AND NOT EXISTS (SELECT 1 FROM {SCHEMA}.person_xref x WHERE x.id_number = {SCHEMA}.person.id_number)"
+        )
+        self.execute(
+            f"INSERT INTO {SCHEMA}.person ({col_list}) SELECT {col_list} FROM ("
+            f" SELECT x.*, row_number() OVER (PARTITION BY x.id_number ORDER BY x.source_city, x.source_person_no) AS rn"
+            f" FROM {SCHEMA}.person_xref x WHERE x.id_number IN (SELECT id_number FROM affected_ids)) w WHERE rn = 1 "
+            f"ON CONFLICT (id_number) DO UPDATE SET {update} WHERE {changed}"
+        )
+
+    def xref_count(self, city: str) -> int:
+        return int(
+            self.fetchall(self._p(f"SELECT count(*) FROM {SCHEMA}.person_xref WHERE source_city = ?"), [city])[0][0]
+        )
+
     def quarantine(self, rows: pa.Table, batch_id: str) -> None:
         """Record quarantine rows; a row already recorded keeps its first batch id."""
         if rows.num_rows == 0:
@@ -180,7 +222,7 @@ class ProvincialTarget:
     def person_index(self, city: str) -> pa.Table:
         """Source person number → ID number for the city's loaded persons."""
         return self.fetch_arrow(
-            self._p(f"SELECT source_person_no, id_number FROM {SCHEMA}.person WHERE source_city = ?"), [city]
+            self._p(f"SELECT source_person_no, id_number FROM {SCHEMA}.person_xref WHERE source_city = ?"), [city]
         )
 
     def entity_totals(self, entity: str, city: str, money: list[str]) -> tuple[int, Decimal]:

@@ -7,9 +7,6 @@ import pyarrow as pa
 
 from transforms.normalize import unified_schema
 
-PERSON_KEY = ("source_city", "source_person_no")
-
-
 def _person(id_number, person_no, name="王镕"):
     return {
         "id_number": id_number, "name": name, "sex": "2", "ethnicity": "01", "birth_date": dt.date(1949, 12, 31),
@@ -36,16 +33,16 @@ def test_schema_carries_national_codes_in_column_comments(target):
     assert comments["contribution.contribution_base"].startswith("AAE180 ")
     assert comments["account.account_id"].startswith("AAZ116 ")
     assert {k.split(".")[0] for k in comments} == {
-        "person", "employer", "enrolment", "contribution", "account", "quarantine", "load_batch"
+        "person", "person_xref", "employer", "enrolment", "contribution", "account", "quarantine", "load_batch"
     }
 
 
 def test_applying_the_same_rows_twice_changes_nothing(target):
     rows = _persons(_person("11010519491231002X", "P1"), _person("230103190001010034", "P2", "李喆"))
     target.begin()
-    first = target.apply("person", rows, source_key_columns=PERSON_KEY)
+    first = target.apply_persons(rows)
     target.commit()
-    second = target.apply("person", rows, source_key_columns=PERSON_KEY)
+    second = target.apply_persons(rows)
     content = target.fetchall("SELECT name, phone, address FROM province.person ORDER BY id_number")
     assert (first.inserted, first.updated, first.unchanged) == (2, 0, 0)
     assert (second.inserted, second.updated, second.unchanged) == (0, 0, 2)
@@ -53,28 +50,50 @@ def test_applying_the_same_rows_twice_changes_nothing(target):
 
 
 def test_a_changed_row_is_updated(target):
-    target.apply("person", _persons(_person("11010519491231002X", "P1")), source_key_columns=PERSON_KEY)
-    res = target.apply("person", _persons(_person("11010519491231002X", "P1", "王喆")), source_key_columns=PERSON_KEY)
+    target.apply_persons(_persons(_person("11010519491231002X", "P1")))
+    res = target.apply_persons(_persons(_person("11010519491231002X", "P1", "王喆")))
     assert (res.inserted, res.updated, res.unchanged) == (0, 1, 0)
     assert target.fetchall("SELECT name FROM province.person") == [("王喆",)]
 
 
-def test_a_key_held_by_another_source_record_is_refused_not_overwritten(target):
-    target.apply("person", _persons(_person("11010519491231002X", "P1")), source_key_columns=PERSON_KEY)
-    res = target.apply(
-        "person",
-        _persons(_person("11010519491231002X", "P9", "冒名"), _person("230103190001010034", "P2"),
-                 _person("230103190001010034", "P3")),
-        source_key_columns=PERSON_KEY,
-    )
-    names = target.fetchall("SELECT source_person_no, name FROM province.person ORDER BY 1")
-    assert res.inserted == 1
-    assert sorted(zip(res.rejected.column("source_person_no").to_pylist(), res.rejected.column("reason").to_pylist(),
-                      strict=True)) == [
-        ("P3", "same key twice in one batch"),
-        ("P9", "key already held by another source record"),
+def _city(rows, city):
+    return [{**r, "source_city": city} for r in rows]
+
+
+def test_the_same_person_from_two_cities_is_one_person_whatever_the_order(target, tmp_path):
+    from jinbao.targets import open_target
+
+    a = _city([_person("11010519491231002X", "H1", "王镕")], "harbin")
+    b = _city([_person("11010519491231002X", "Q7", "王熔"), _person("230103190001010034", "Q8", "李喆")], "qiqihar")
+    other = open_target(f"duckdb:///{tmp_path / 'other-order.duckdb'}")
+    other.ensure_schema()
+    for t, order in ((target, (a, b)), (other, (b, a))):
+        for rows in order:
+            t.apply_persons(_persons(*rows))
+    q = "SELECT id_number, name, source_city, source_person_no FROM province.person ORDER BY 1"
+    assert target.fetchall(q) == other.fetchall(q) == [
+        ("11010519491231002X", "王镕", "harbin", "H1"),  # harbin < qiqihar: harbin's record gives the attributes
+        ("230103190001010034", "李喆", "qiqihar", "Q8"),
     ]
-    assert names == [("P1", "王镕"), ("P2", "王镕")]
+    xref = "SELECT source_city, source_person_no, id_number FROM province.person_xref ORDER BY 1, 2"
+    assert target.fetchall(xref) == [
+        ("harbin", "H1", "11010519491231002X"),
+        ("qiqihar", "Q7", "11010519491231002X"),
+        ("qiqihar", "Q8", "230103190001010034"),
+    ]
+    other.close()
+
+
+def test_an_id_corrected_at_source_moves_the_record(target):
+    target.apply_persons(_persons(_person("11010519491231002X", "P1")))
+    target.apply_persons(_persons(_person("230103190001010034", "P1")))
+    assert target.fetchall("SELECT id_number, source_person_no FROM province.person") == [("230103190001010034", "P1")]
+
+
+def test_the_same_key_twice_in_one_batch_is_refused(target):
+    res = target.apply_persons(_persons(_person("11010519491231002X", "P1"), _person("11010519491231002X", "P1", "冒名")))
+    assert res.inserted == 1
+    assert res.rejected.column("reason").to_pylist() == ["same key twice in one batch"]
 
 
 def test_money_and_bigints_are_exact(target):
