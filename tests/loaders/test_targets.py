@@ -7,6 +7,7 @@ import pyarrow as pa
 
 from transforms.normalize import unified_schema
 
+
 def _person(id_number, person_no, name="王镕"):
     return {
         "id_number": id_number, "name": name, "sex": "2", "ethnicity": "01", "birth_date": dt.date(1949, 12, 31),
