@@ -262,6 +262,31 @@ class ProvincialTarget:
             [city, per_reason],
         )
 
+    def consolidation_findings(self, limit: int = 20) -> dict[str, list[tuple]]:
+        """What consolidation leaves for a person to review (never merged automatically).
+
+        - ``attribute_conflicts``: one ID number, source records that disagree on name, sex or birth date;
+        - ``probable_duplicates``: same name, birth date and sex under different ID numbers;
+        - ``double_payments``: the same person, insurance type and month paid in two or more cities.
+        """
+        s = SCHEMA
+        return {
+            "attribute_conflicts": self.fetchall(
+                f"SELECT id_number, count(*), count(DISTINCT name), count(DISTINCT sex), count(DISTINCT birth_date) "
+                f"FROM {s}.person_xref GROUP BY id_number HAVING count(DISTINCT name) > 1 OR count(DISTINCT sex) > 1 "
+                f"OR count(DISTINCT birth_date) > 1 ORDER BY 1 LIMIT {int(limit)}"
+            ),
+            "probable_duplicates": self.fetchall(
+                f"SELECT name, birth_date, sex, count(DISTINCT id_number) FROM {s}.person "
+                f"GROUP BY name, birth_date, sex HAVING count(DISTINCT id_number) > 1 ORDER BY 1, 2 LIMIT {int(limit)}"
+            ),
+            "double_payments": self.fetchall(
+                f"SELECT id_number, insurance_type, fee_period, count(DISTINCT source_city) FROM {s}.contribution "
+                f"GROUP BY id_number, insurance_type, fee_period HAVING count(DISTINCT source_city) > 1 "
+                f"ORDER BY 1, 2, 3 LIMIT {int(limit)}"
+            ),
+        }
+
     def record_batch(self, row: dict) -> None:
         cols = [c.name for c in load_batch.columns]
         values = [row.get(c) for c in cols]

@@ -25,6 +25,7 @@ def write_report(run, target, reports_dir: str | Path, *, target_label: str) -> 
         target=target_label,
         generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         quarantine=[{"entity": e, "reason": r, "rows": n} for e, r, n in target.quarantine_summary(run.city)],
+        findings=target.consolidation_findings(),
         samples=[
             dict(zip(("entity", "reason", "source_key", "detail", "original"), r, strict=True))
             for r in target.quarantine_samples(run.city)
