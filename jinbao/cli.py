@@ -24,12 +24,11 @@ ReportsOpt = Annotated[Path, typer.Option("--reports", help="directory for HTML 
 def _summary(runs) -> None:
     for run in runs:
         t = Table(title=f"{run.city} · batch {run.batch_id}")
-        for col in ("entity", "extracted", "loaded", "quarantined", "merged", "money extracted", "money loaded",
-                    "money quarantined", "reconciled"):
-            t.add_column(col, justify="left" if col == "entity" else "right")
+        for col in ("entity", "extracted", "loaded", "quarantined", "merged", "money (yuan)", "reconciled"):
+            t.add_column(col, justify="left" if col == "entity" else "right", no_wrap=True)
         for e in run.entities.values():
-            t.add_row(e.entity, str(e.extracted_rows), str(e.loaded_rows), str(e.quarantined_rows), str(e.merged_rows),
-                      str(e.extracted_money), str(e.loaded_money), str(e.quarantined_money),
+            t.add_row(e.entity, f"{e.extracted_rows:,}", f"{e.loaded_rows:,}", f"{e.quarantined_rows:,}",
+                      f"{e.merged_rows:,}", f"{e.extracted_money:,}" if e.extracted_money else "-",
                       "[green]yes[/]" if e.reconciled else "[red]NO[/]")
         console.print(t)
 

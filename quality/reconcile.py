@@ -16,7 +16,8 @@ def money_total(table: pa.Table | pa.RecordBatch, columns: list[str]) -> Decimal
         s = pc.sum(table.column(c)).as_py()
         if s is not None:
             total += Decimal(s)
-    return total
+    cents = total.quantize(Decimal("0.01"))
+    return cents if cents == total else total  # show yuan.fen when that is exact
 
 
 @dataclass

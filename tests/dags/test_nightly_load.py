@@ -37,7 +37,7 @@ def test_dag_file_imports_nothing_heavy_at_top_level():
 
 
 def test_nightly_load_dag_loads_the_city_through_airflow_connections(tmp_path, harbin_server, harbin_db):
-    target = tmp_path / "province.duckdb"
+    target = tmp_path / "target.duckdb"
     env = {
         **os.environ,
         "AIRFLOW_HOME": str(tmp_path / "airflow"),

@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.simulator, pytest.mark.slow]
 ENTITIES = ["employer", "person", "enrolment", "contribution", "account"]
 
 
-def _load(tmp_path, endpoint, checker, driver, name="province.duckdb"):
+def _load(tmp_path, endpoint, checker, driver, name="target.duckdb"):
     spec = with_driver(city_spec("harbin"), driver)
     path = tmp_path / name
     with DuckDBTarget(path) as target:
