@@ -27,7 +27,7 @@ def _quote(ident: str) -> str:
 
 def page_query(entity: EntitySpec, source: SourceSpec, page_rows: int, first_page: bool) -> str:
     """The T-SQL for one keyset page; later pages compare the key tuple with parameters."""
-    cols = ", ".join(_quote(c) for c in entity.columns)
+    cols = ", ".join(_quote(c) for c in entity.all_columns)
     order = ", ".join(_quote(k) for k in entity.key)
     sql = f"SELECT TOP {int(page_rows)} {cols} FROM {_quote(entity.table)}"
     if not first_page:
@@ -66,7 +66,7 @@ def extract_entity(
 ) -> Iterator[pa.RecordBatch]:
     """Yield the whole table, page by page, as record batches with ``entity.arrow_schema``."""
     page_rows = page_rows or source.batch_rows
-    key_idx = [list(entity.columns).index(k) for k in entity.key]
+    key_idx = [list(entity.all_columns).index(k) for k in entity.key]
     char_key = [entity.columns[k].base_type in _CHAR_TYPES for k in entity.key]
     conn = connect(source, endpoint)
     try:

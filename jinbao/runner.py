@@ -87,8 +87,7 @@ def run_entity(
     rec = EntityReconciliation(name)
     run.entities[name] = rec
     money = money_columns(name)
-    money_src = [src for src, col in entity.columns.items() if col.to in money]
-    needs_persons = name != "person" and any(c.to == "source_person_no" for c in entity.columns.values())
+    needs_persons = name != "person" and "source_person_no" in entity.unified_columns
     person_index = target.person_index(city) if needs_persons else None
 
     def ledger(status: str) -> None:
@@ -108,7 +107,7 @@ def run_entity(
     for batch in extract_entity(spec.source, entity, endpoint):
         norm = normalize_batch(name, batch, entity, city, person_index=person_index)
         rows, quarantined = norm.rows, [norm.quarantined]
-        q_money = money_total(norm.quarantined_source, money_src)
+        q_money = norm.quarantined_money
 
         check = checker.check(name, rows)
         if check.batch_failures:
@@ -140,8 +139,8 @@ def run_entity(
                 q_money += money_total(rej, money)
             qtable = pa.concat_tables(quarantined)
             target.quarantine(qtable, batch_id)
-            rec.extracted_rows += batch.num_rows
-            rec.extracted_money += money_total(batch, money_src)
+            rec.extracted_rows += norm.extracted_rows
+            rec.extracted_money += norm.extracted_money
             rec.loaded_rows += rows.num_rows - result.rejected.num_rows
             rec.loaded_money += money_total(rows, money) - money_total(result.rejected, money)
             rec.quarantined_rows += qtable.num_rows

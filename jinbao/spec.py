@@ -30,10 +30,16 @@ class _Strict(BaseModel):
 
 
 class SourceColumn(_Strict):
-    """One legacy column: its declared SQL type and the unified column it feeds."""
+    """One legacy column: its declared SQL type, how to read it, and the unified column it feeds.
+
+    ``to`` is omitted for a column that only serves as key or watermark. ``format: yyyymmdd``
+    reads an integer or text date; ``unit: fen`` reads integer cents as exact yuan.
+    """
 
     type: str
-    to: str
+    to: str | None = None
+    format: Literal["yyyymmdd"] | None = None
+    unit: Literal["yuan", "fen"] = "yuan"
 
     @field_validator("type")
     @classmethod
@@ -75,6 +81,30 @@ class SourceColumn(_Strict):
             return pa.float64()
         raise AssertionError(name)
 
+    @property
+    def is_text(self) -> bool:
+        return self.base_type in ("char", "varchar", "nchar", "nvarchar")
+
+
+class UnpivotSpec(_Strict):
+    """Wide rows (one column set per insurance type) read as one unified row per type.
+
+    ``groups`` maps a national code to {source column: unified column}; a group whose
+    ``contribution_base`` (or first mapped column) is NULL yields no row.
+    """
+
+    column: str
+    groups: dict[str, dict[str, str]] = Field(min_length=1)
+    columns: dict[str, SourceColumn]
+
+    @model_validator(mode="after")
+    def _typed(self) -> UnpivotSpec:
+        for code, mapping in self.groups.items():
+            for src in mapping:
+                if src not in self.columns:
+                    raise ValueError(f"group {code!r}: column {src!r} has no type under unpivot.columns")
+        return self
+
 
 class EntitySpec(_Strict):
     """How one unified entity is read from this city's legacy table."""
@@ -84,17 +114,38 @@ class EntitySpec(_Strict):
     columns: dict[str, SourceColumn]
     codes: dict[str, dict[str, str]] = {}
     sentinels: dict[str, list[str]] = {}
+    unpivot: UnpivotSpec | None = None
+    watermark: str | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> EntitySpec:
         for k in self.key:
             if k not in self.columns:
                 raise ValueError(f"key column {k!r} is not among the columns")
-        targets = [c.to for c in self.columns.values()]
+        if self.watermark and self.watermark not in self.all_columns:
+            raise ValueError(f"watermark column {self.watermark!r} is not among the columns")
+        targets = set(self.unified_columns)
         for field in list(self.codes) + list(self.sentinels):
             if field not in targets:
                 raise ValueError(f"{field!r} in codes/sentinels is not a mapped unified column")
         return self
+
+    @property
+    def all_columns(self) -> dict[str, SourceColumn]:
+        """Every source column read, wide-row group columns included, in select order."""
+        cols = dict(self.columns)
+        if self.unpivot:
+            cols.update(self.unpivot.columns)
+        return cols
+
+    @property
+    def unified_columns(self) -> list[str]:
+        out = [c.to for c in self.columns.values() if c.to]
+        if self.unpivot:
+            out.append(self.unpivot.column)
+            for mapping in self.unpivot.groups.values():
+                out.extend(u for u in mapping.values() if u not in out)
+        return out
 
     def source_for(self, unified: str) -> str:
         for src, col in self.columns.items():
@@ -105,7 +156,7 @@ class EntitySpec(_Strict):
     @property
     def arrow_schema(self) -> pa.Schema:
         """Schema of the extracted batches: source column names, exact types."""
-        return pa.schema([pa.field(name, col.arrow_type) for name, col in self.columns.items()])
+        return pa.schema([pa.field(name, col.arrow_type) for name, col in self.all_columns.items()])
 
 
 class Charset(_Strict):

@@ -77,13 +77,16 @@ enrolment = sa.Table(
     _col("enrolment_status", sa.String(1), "AAC008", "participation status: 0 not enrolled, 1 normal, 2 suspended, 3 suspended-to-tax, 4 terminated"),
     _col("payment_status", sa.String(1), "AAC031", "payment status: 1 paying, 2 paused, 3 stopped"),
     _col("enrolment_date", sa.Date, "AAC030", "enrolment date"),
+    _col("end_date", sa.Date, "AAE031", "end of the enrolment; NULL while open (sources write 9999-12-31 and the like)"),
 )
 
 contribution = sa.Table(
     "contribution",
     metadata,
     _col("source_city", sa.String(32), None, "city whose legacy system supplied the record", primary_key=True),
-    _col("source_row_id", sa.BigInteger, None, "row id of the contribution detail in the source city", primary_key=True),
+    _col("source_key", sa.String(64), None,
+         "key of the contribution in the source city, as text (parts joined by '|'; wide rows end in the insurance type)",
+         primary_key=True),
     _col("id_number", sa.String(18), "AAC002", "citizen ID number of the insured person", nullable=False),
     _col("employer_no", sa.String(32), "AAB001", "employer number in the source city"),
     _col("insurance_type", sa.String(3), "AAE140", "insurance type, national 3-digit code", nullable=False),

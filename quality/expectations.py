@@ -42,7 +42,7 @@ def suite_for(entity: str) -> gx.ExpectationSuite:
         ]
     elif entity == "contribution":
         exps += _required(
-            "source_city", "source_row_id", "id_number", "insurance_type", "fee_period", "accounting_period",
+            "source_city", "source_key", "id_number", "insurance_type", "fee_period", "accounting_period",
             "contribution_base", "employer_due", "individual_due",
         )
         exps += [
@@ -51,7 +51,7 @@ def suite_for(entity: str) -> gx.ExpectationSuite:
             gxe.ExpectColumnValuesToBeBetween(column="fee_period", **PERIOD),
             gxe.ExpectColumnValuesToBeBetween(column="accounting_period", **PERIOD),
             gxe.ExpectColumnValuesToBeBetween(column="contribution_base", min_value=0),
-            gxe.ExpectColumnValuesToBeUnique(column="source_row_id"),
+            gxe.ExpectColumnValuesToBeUnique(column="source_key"),
         ]
     elif entity == "account":
         exps += _required("source_city", "account_id", "id_number", "year")

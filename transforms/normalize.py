@@ -1,8 +1,9 @@
 """Normalize one extracted batch of one entity into unified rows plus quarantine rows.
 
 Pure functions: Arrow in, Arrow out, no I/O. The city spec says which source
-column feeds which unified column, which codes map to what and which values
-are sentinels; the rules per unified column are the same for every city.
+column feeds which unified column, how it is written (integer dates, fen,
+floats, wide rows), which codes map to what and which values are sentinels;
+the rules per unified column are the same for every city.
 """
 
 from __future__ import annotations
@@ -16,15 +17,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from jinbao.spec import EntitySpec
+from jinbao.spec import EntitySpec, SourceColumn
 from loaders.schema import ENTITY_TABLES, quarantine
 from transforms.codes import map_codes
 from transforms.identity import first_reason, normalize_id_numbers
 from transforms.reasons import Reason
 from transforms.text import trim
 
-# Money columns that must be present and not negative; other money may be negative (refunds).
+# Money columns that must not be negative; other money may be negative (refunds, corrections).
 NON_NEGATIVE = {"contribution_base"}
+# Column the extractor adds when a row held bytes the city's actual charset cannot decode.
+UNDECODABLE_COLUMN = "__undecodable__"
+# A float amount further than this from a whole cent is not trusted to be an amount in yuan.
+FLOAT_CENT_TOLERANCE = 1e-6
 
 
 def arrow_type(col: sa.Column) -> pa.DataType:
@@ -64,17 +69,17 @@ QUARANTINE_SCHEMA = pa.schema(
 
 @dataclass(frozen=True)
 class NormalizedBatch:
-    rows: pa.Table  # unified rows, exactly unified_schema(entity)
+    """Unified rows and quarantine rows of one batch, with the totals reconciliation needs.
+
+    ``extracted_rows`` counts source rows after wide rows are split per insurance type;
+    money is in unified units (yuan), so fen and float sources reconcile like the rest.
+    """
+
+    rows: pa.Table  # exactly unified_schema(entity)
     quarantined: pa.Table  # QUARANTINE_SCHEMA
-    quarantined_source: pa.Table  # the source rows that were quarantined, for money reconciliation
-
-
-def source_keys(batch: pa.Table, entity: EntitySpec) -> pa.Array:
-    parts = [trim(pc.cast(batch.column(k), pa.string())) for k in entity.key]
-    if len(parts) == 1:
-        return parts[0].combine_chunks() if isinstance(parts[0], pa.ChunkedArray) else parts[0]
-    out = pc.binary_join_element_wise(*parts, "|")
-    return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
+    extracted_rows: int
+    extracted_money: Decimal
+    quarantined_money: Decimal
 
 
 def _json_default(v):
@@ -87,19 +92,177 @@ def _json_default(v):
     return str(v)
 
 
-def _to_unified_type(values: pa.Array, target: pa.DataType) -> tuple[pa.Array, pa.Array]:
-    """Cast to the unified type; returns (values, lossy mask). Lossy rows are quarantined, never rounded."""
+def _combine(a):
+    return a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a
+
+
+def source_keys(batch: pa.Table, key: list[str]) -> pa.Array:
+    parts = [_combine(trim(pc.cast(batch.column(k), pa.string()))) for k in key]
+    return parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, "|")
+
+
+# -- reading one source column ---------------------------------------------------------------
+def _cents_from_decimal(values: pa.Array, target: pa.DataType) -> tuple[pa.Array, pa.Array]:
+    cut = pc.cast(values, target, safe=False)
+    lossy = pc.fill_null(pc.not_equal(pc.cast(cut, values.type, safe=False), values), False)
+    return cut, lossy
+
+
+EXACT = pa.decimal128(30, 6)  # source amounts as read, for reconciliation (sub-cent digits kept)
+
+
+def read_money(values: pa.Array, col: SourceColumn, target: pa.DataType) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """Source amount → yuan with two decimals; returns (values, not-a-whole-cent mask, exact source value).
+
+    Never rounds silently: a value that is not a whole cent is flagged for quarantine, and
+    its exact value still counts in the money reconciliation.
+    """
     n = len(values)
-    no_loss = pa.array([False] * n)
-    if values.type == target:
-        return values, no_loss
-    if pa.types.is_decimal(target) and pa.types.is_decimal(values.type):
-        cut = pc.cast(values, target, safe=False)
-        lossy = pc.fill_null(pc.not_equal(pc.cast(cut, values.type, safe=False), values), False)
-        return cut, lossy
-    if pa.types.is_date32(target) and pa.types.is_timestamp(values.type):
-        return pc.cast(pc.floor_temporal(values, unit="day"), pa.date32()), no_loss
-    return pc.cast(values, target), no_loss
+    if col.base_type == "float":
+        rounded = pc.round(values, 2)
+        off = pc.fill_null(pc.greater(pc.abs(pc.subtract(values, rounded)), FLOAT_CENT_TOLERANCE), False)
+        # the shortest repr of a value already rounded to cents has at most two decimals: parse it exactly
+        cents = pc.cast(pc.cast(rounded, pa.string()), target)
+        return cents, off, pc.cast(cents, EXACT)
+    if col.unit == "fen":
+        as_dec = pc.cast(values, pa.decimal128(20, 0))
+        values = pc.multiply(as_dec, pa.scalar(Decimal("0.01"), pa.decimal128(3, 2)))
+    if pa.types.is_decimal(values.type):
+        cents, lossy = _cents_from_decimal(values, target)
+        return cents, lossy, pc.cast(values, EXACT)
+    if pa.types.is_integer(values.type):
+        cents = pc.cast(values, target)
+        return cents, pa.array([False] * n), pc.cast(cents, EXACT)
+    raise TypeError(f"cannot read {col.type} as money")
+
+
+def read_date(values: pa.Array, col: SourceColumn) -> pa.Array:
+    if col.format == "yyyymmdd":
+        text = _combine(trim(pc.cast(values, pa.string())))
+        parsed = pc.strptime(text, format="%Y%m%d", unit="s", error_is_null=True)
+        return pc.cast(parsed, pa.date32())
+    if pa.types.is_timestamp(values.type):
+        return pc.cast(pc.floor_temporal(values, unit="day"), pa.date32())
+    return pc.cast(values, pa.date32())
+
+
+def _sentinel_mask(values: pa.Array, sentinels: list[str]) -> pa.Array:
+    if pa.types.is_date(values.type) or pa.types.is_timestamp(values.type):
+        text = pc.cast(pc.cast(values, pa.date32()), pa.string())
+    else:
+        text = pc.cast(values, pa.string())
+    return pc.fill_null(pc.is_in(text, pa.array(sentinels)), False)
+
+
+# -- the frame: unified columns per output row, before checks --------------------------------
+@dataclass
+class _Frame:
+    cols: dict[str, pa.Array]
+    exact: dict[str, pa.Array]  # money columns as the source held them (sub-cent digits kept)
+    lossy: pa.Array  # money not exact in cents
+    key: pa.Array  # source key text per output row
+    src: pa.Array  # index of the source row each output row came from
+    n: int
+
+
+def _read_columns(batch: pa.Table, columns: dict[str, SourceColumn], targets: dict[str, str], schema: pa.Schema,
+                  sentinels: dict[str, list[str]]) -> tuple[dict[str, pa.Array], dict[str, pa.Array], pa.Array]:
+    """Read source columns (by name) into unified types; ``targets`` maps source → unified column."""
+    out: dict[str, pa.Array] = {}
+    exact: dict[str, pa.Array] = {}
+    lossy = pa.array([False] * batch.num_rows)
+    for src, unified in targets.items():
+        col = columns[src]
+        values = _combine(batch.column(src))
+        target = schema.field(unified).type if unified in schema.names else None
+        if unified in sentinels:
+            values = pc.if_else(_sentinel_mask(values, sentinels[unified]), pa.scalar(None, values.type), values)
+        if col.is_text:
+            values = _combine(trim(values))
+        if target is None:
+            out[unified] = values
+        elif pa.types.is_decimal(target):
+            values, bad, exact[unified] = read_money(values, col, target)
+            lossy = pc.or_(lossy, bad)
+            out[unified] = values
+        elif pa.types.is_date32(target):
+            out[unified] = read_date(values, col)
+        elif pa.types.is_string(target):
+            out[unified] = pc.cast(values, pa.string()) if not col.is_text else values
+        else:
+            out[unified] = pc.cast(values, target)
+    return out, exact, lossy
+
+
+def _frame(batch: pa.Table, entity: EntitySpec, schema: pa.Schema) -> _Frame:
+    n = batch.num_rows
+    base_targets = {src: c.to for src, c in entity.columns.items() if c.to}
+    common, cexact, lossy = _read_columns(batch, entity.columns, base_targets, schema, entity.sentinels)
+    key = source_keys(batch, entity.key)
+    src = pa.array(range(n), pa.int64())
+    if not entity.unpivot:
+        return _Frame(common, cexact, lossy, key, src, n)
+
+    up = entity.unpivot
+    parts: list[_Frame] = []
+    any_group = pa.array([False] * n)
+    for code, mapping in up.groups.items():
+        group, gexact, glossy = _read_columns(batch, up.columns, mapping, schema, entity.sentinels)
+        lead = "contribution_base" if "contribution_base" in mapping.values() else next(iter(mapping.values()))
+        present = pc.is_valid(group[lead])
+        any_group = pc.or_(any_group, present)
+        idx = pc.indices_nonzero(present)
+        cols = {k: v.take(idx) for k, v in common.items()}
+        cols.update({k: v.take(idx) for k, v in group.items()})
+        m = len(idx)
+        cols[up.column] = pa.array([code] * m, pa.string())
+        exact = {k: v.take(idx) for k, v in {**cexact, **gexact}.items()}
+        gkey = pc.binary_join_element_wise(key.take(idx), pa.array([code] * m, pa.string()), "|")
+        parts.append(_Frame(cols, exact, pc.or_(lossy, glossy).take(idx), gkey, pc.cast(idx, pa.int64()), m))
+    # a wide row with no insurance type at all is kept (and will be quarantined), never dropped
+    idx = pc.indices_nonzero(pc.invert(any_group))
+    if len(idx):
+        cols = {k: v.take(idx) for k, v in common.items()}
+        exact = {k: v.take(idx) for k, v in cexact.items()}
+        parts.append(_Frame(cols, exact, lossy.take(idx), key.take(idx), pc.cast(idx, pa.int64()), len(idx)))
+
+    def merge(attr: str) -> dict[str, pa.Array]:
+        names = dict.fromkeys(k for p in parts for k in getattr(p, attr))
+        out = {}
+        for name in names:
+            typ = next(getattr(p, attr)[name].type for p in parts if name in getattr(p, attr))
+            out[name] = pa.concat_arrays(
+                [getattr(p, attr)[name] if name in getattr(p, attr) else pa.nulls(p.n, typ) for p in parts]
+            )
+        return out
+
+    return _Frame(
+        merge("cols"),
+        merge("exact"),
+        pa.concat_arrays([p.lossy for p in parts]),
+        pa.concat_arrays([p.key for p in parts]),
+        pa.concat_arrays([p.src for p in parts]),
+        sum(p.n for p in parts),
+    )
+
+
+def _row_money(exact: dict[str, pa.Array], money: list[str], n: int) -> pa.Array:
+    """Per output row, the sum of its money columns exactly as the source held them."""
+    # each addition widens the precision by one digit: start narrow, end at 38
+    total = pa.array([Decimal(0)] * n, pa.decimal128(30, 6))
+    for m in money:
+        if m in exact:
+            total = pc.cast(pc.add(total, pc.fill_null(exact[m], Decimal(0))), pa.decimal128(30, 6))
+    return total
+
+
+def _sum(values: pa.Array) -> Decimal:
+    s = pc.sum(values).as_py()
+    if s is None:
+        return Decimal("0.00")
+    s = Decimal(s)
+    cents = s.quantize(Decimal("0.01"))
+    return cents if cents == s else s.normalize()
 
 
 def normalize_batch(
@@ -113,121 +276,105 @@ def normalize_batch(
     if isinstance(batch, pa.RecordBatch):
         batch = pa.Table.from_batches([batch])
     batch = batch.combine_chunks()
-    n = batch.num_rows
     schema = unified_schema(entity_name)
-    cols: dict[str, pa.Array] = {}
+    frame = _frame(batch, entity, schema)
+    cols, n = frame.cols, frame.n
+    if "source_key" in schema.names:
+        cols["source_key"] = frame.key
+
+    first: list[tuple[pa.Array, pa.Array | str]] = []  # reasons that win over every other check
     checks: list[tuple[pa.Array, str]] = []
+    if UNDECODABLE_COLUMN in batch.column_names:
+        undecodable = _combine(batch.column(UNDECODABLE_COLUMN)).take(frame.src)
+        first.append((pc.is_valid(undecodable), Reason.UNDECODABLE_TEXT))
 
-    for src, col in entity.columns.items():
-        values = batch.column(src).chunk(0) if batch.column(src).num_chunks else pa.array([], batch.schema.field(src).type)
-        if pa.types.is_string(values.type):
-            values = trim(values)
-        sentinels = entity.sentinels.get(col.to)
-        if sentinels:
-            as_text = pc.cast(pc.cast(values, pa.date32()), pa.string()) if pa.types.is_timestamp(values.type) else pc.cast(values, pa.string())
-            values = pc.if_else(pc.is_in(as_text, pa.array(sentinels)), pa.scalar(None, values.type), values)
-        cols[col.to] = values
-
-    reasons_person: list[tuple[pa.Array, str]] = []
-    if entity_name == "person":
+    if entity_name in ("person", "person_xref"):
         sex, sex_unmapped = map_codes(cols["sex"], entity.codes.get("sex", {}))
-        birth = _to_unified_type(cols["birth_date"], pa.date32())[0]
-        idc = normalize_id_numbers(cols["id_number"], birth, sex)
-        cols["id_number"] = idc.id_number
-        cols["sex"] = sex
-        reasons_person.append((pc.is_valid(idc.reason), idc.reason))
-        name_missing = pc.fill_null(pc.equal(pc.utf8_length(cols["name"]), 0), True)
-        checks.append((name_missing, Reason.NAME_MISSING))
-        checks.append((pc.is_null(birth), Reason.DATE_INVALID))
+        idc = normalize_id_numbers(cols["id_number"], cols["birth_date"], sex)
+        cols["id_number"], cols["sex"] = idc.id_number, sex
+        first.append((pc.is_valid(idc.reason), idc.reason))
+        checks.append((pc.fill_null(pc.equal(pc.utf8_length(cols["name"]), 0), True), Reason.NAME_MISSING))
+        checks.append((pc.is_null(cols["birth_date"]), Reason.DATE_INVALID))
         checks.append((sex_unmapped, Reason.UNMAPPED_CODE))
-
-    if "source_person_no" in cols and entity_name != "person":
+    elif "source_person_no" in cols:
         if person_index is None:
             raise ValueError(f"{entity_name} needs the person index to resolve person numbers")
         idx = pc.index_in(cols["source_person_no"], value_set=person_index.column("source_person_no"))
         cols["id_number"] = pc.take(person_index.column("id_number"), idx)
-        reasons_person.append((pc.is_null(idx), pa.scalar(str(Reason.PERSON_NOT_LOADED))))
+        first.append((pc.is_null(idx), Reason.PERSON_NOT_LOADED))
 
-    unmapped_cols: list[str] = []
-    for field, mapping in entity.codes.items():
-        if entity_name == "person" and field == "sex":
-            continue
-        mapped, unmapped = map_codes(cols[field], mapping)
-        cols[field] = mapped
+    code_fields = [f for f in entity.codes if not (entity_name == "person" and f == "sex")]
+    for field in code_fields:
+        cols[field], unmapped = map_codes(cols[field], entity.codes[field])
         checks.append((unmapped, Reason.UNMAPPED_CODE))
-        unmapped_cols.append(field)
 
-    lossy_any = pa.array([False] * n)
-    for money in money_columns(entity_name):
-        if money in cols:
-            values, lossy = _to_unified_type(cols[money], schema.field(money).type)
-            cols[money] = values
-            bad = pc.or_(lossy, pc.is_null(values))
-            if money in NON_NEGATIVE:
-                bad = pc.or_(bad, pc.fill_null(pc.less(values, 0), False))
-            lossy_any = pc.or_(lossy_any, bad)
-    checks.append((lossy_any, Reason.AMOUNT_INVALID))
+    money = [m for m in money_columns(entity_name) if m in schema.names]
+    bad_money = frame.lossy
+    for m in money:
+        if m not in cols:
+            continue
+        bad_money = pc.or_(bad_money, pc.is_null(cols[m]))
+        if m in NON_NEGATIVE:
+            bad_money = pc.or_(bad_money, pc.fill_null(pc.less(cols[m], 0), False))
+    checks.append((bad_money, Reason.AMOUNT_INVALID))
+    if entity.unpivot:
+        # unified money a wide-row group does not map is zero, not unknown
+        for m in money:
+            cols[m] = pc.fill_null(cols[m], pa.scalar(Decimal(0), schema.field(m).type)) if m in cols else \
+                pa.array([Decimal(0)] * n, schema.field(m).type)
 
-    # Required (NOT NULL) unified columns that are still NULL: a date or value the source lacks.
     for f in schema:
-        if not f.nullable and f.name in cols and f.name not in ("id_number", "name", "sex", "birth_date"):
-            if pa.types.is_date(f.type):
-                code = Reason.DATE_INVALID
-            elif pa.types.is_decimal(f.type):
-                code = Reason.AMOUNT_INVALID
-            else:
-                code = Reason.VALUE_MISSING
+        if not f.nullable and f.name in cols and f.name not in ("id_number", "name", "sex", "birth_date", *money):
+            code = Reason.DATE_INVALID if pa.types.is_date(f.type) else Reason.VALUE_MISSING
             checks.append((pc.is_null(cols[f.name]), code))
 
-    # Precedence: person-level reasons (ID checks, unresolved person) first, then the rest in order.
     reason = first_reason(checks, n)
-    for mask, code in reversed(reasons_person):
-        reason = pc.if_else(mask, code, reason)
+    for mask, code in reversed(first):
+        reason = pc.if_else(mask, code if isinstance(code, pa.Array) else pa.scalar(str(code)), reason)
 
     cols["source_city"] = pa.array([city] * n, pa.string())
-    out_cols = []
-    for f in schema:
-        if f.name in cols:
-            values, _ = _to_unified_type(cols[f.name], f.type)
-        else:
-            values = pa.nulls(n, f.type)
-        out_cols.append(values)
-    unified = pa.Table.from_arrays(out_cols, schema=schema.remove_metadata().with_metadata(None)).cast(
-        pa.schema([f.with_nullable(True) for f in schema])
-    )
+    loose = pa.schema([f.with_nullable(True) for f in schema])
+    out = [cols[f.name] if f.name in cols else pa.nulls(n, f.type) for f in schema]
+    out = [a if a.type == f.type else pc.cast(a, f.type, safe=not pa.types.is_decimal(f.type)) for a, f in zip(out, schema, strict=True)]
+    unified = pa.Table.from_arrays(out, schema=loose)
 
-    bad = pc.is_valid(reason)
-    keep = pc.invert(bad)
-    rows = unified.filter(keep).cast(schema) if n else unified.cast(schema)
-    qsource = batch.filter(bad)
-    qkeys = source_keys(qsource, entity)
-    qreason = reason.filter(bad)
-    qdetail = _details(qsource, qreason, entity, unified.filter(bad), unmapped_cols)
-    originals = [json.dumps(r, ensure_ascii=False, default=_json_default) for r in qsource.to_pylist()]
+    row_money = _row_money(frame.exact, money, n)
+    bad = pc.fill_null(pc.is_valid(reason), False)
+    rows = unified.filter(pc.invert(bad)).cast(schema)
+    q_idx = pc.indices_nonzero(bad)
+    q_src = batch.take(frame.src.take(q_idx))
+    q_reason = reason.take(q_idx)
     quarantined = pa.table(
         {
-            "source_city": pa.array([city] * qsource.num_rows, pa.string()),
-            "entity": pa.array([entity_name] * qsource.num_rows, pa.string()),
-            "source_key": qkeys,
-            "reason_code": qreason,
-            "reason_detail": pa.array(qdetail, pa.string()),
-            "original_values": pa.array(originals, pa.string()),
+            "source_city": pa.array([city] * len(q_idx), pa.string()),
+            "entity": pa.array([entity_name] * len(q_idx), pa.string()),
+            "source_key": frame.key.take(q_idx),
+            "reason_code": q_reason,
+            "reason_detail": pa.array(_details(q_src, q_reason, entity, code_fields), pa.string()),
+            "original_values": pa.array(
+                [json.dumps(r, ensure_ascii=False, default=_json_default) for r in q_src.to_pylist()], pa.string()
+            ),
         },
         schema=QUARANTINE_SCHEMA,
     )
-    return NormalizedBatch(rows=rows, quarantined=quarantined, quarantined_source=qsource)
+    return NormalizedBatch(
+        rows=rows,
+        quarantined=quarantined,
+        extracted_rows=n,
+        extracted_money=_sum(row_money),
+        quarantined_money=_sum(row_money.take(q_idx)),
+    )
 
 
-def _details(qsource: pa.Table, reasons: pa.Array, entity: EntitySpec, unified: pa.Table, code_cols: list[str]) -> list[str]:
+def _details(q_src: pa.Table, reasons: pa.Array, entity: EntitySpec, code_fields: list[str]) -> list[str]:
     """Short human-readable detail per quarantined row (rare rows: a Python loop is fine here)."""
     out = []
-    src_rows = qsource.to_pylist()
-    for i, code in enumerate(reasons.to_pylist()):
-        row = src_rows[i]
+    src_rows = q_src.to_pylist()
+    for row, code in zip(src_rows, reasons.to_pylist(), strict=True):
         if code == Reason.UNMAPPED_CODE:
             bad = []
-            for field in ["sex", *code_cols]:
-                if field in entity.codes:
+            for field in dict.fromkeys(["sex", *code_fields]):
+                if field in entity.codes and any(c.to == field for c in entity.columns.values()):
                     src = entity.source_for(field)
                     v = row.get(src)
                     v = v.strip(" \u3000") if isinstance(v, str) else v
@@ -236,6 +383,10 @@ def _details(qsource: pa.Table, reasons: pa.Array, entity: EntitySpec, unified: 
             out.append("; ".join(bad) or "a code value is not mapped")
         elif code == Reason.PERSON_NOT_LOADED:
             out.append("person number not among the loaded persons of this city")
+        elif code == Reason.UNDECODABLE_TEXT:
+            out.append(f"bytes not valid in the city's actual charset: {row.get(UNDECODABLE_COLUMN)}")
+        elif code == Reason.AMOUNT_INVALID:
+            out.append("an amount is missing, negative where it cannot be, or not a whole cent")
         else:
             out.append(code.replace("_", " ").lower())
     return out

@@ -99,7 +99,7 @@ def test_the_same_key_twice_in_one_batch_is_refused(target):
 
 def test_money_and_bigints_are_exact(target):
     row = {
-        "source_city": "harbin", "source_row_id": 2**53 + 1, "id_number": "11010519491231002X", "employer_no": "E1",
+        "source_city": "harbin", "source_key": str(2**53 + 1), "id_number": "11010519491231002X", "employer_no": "E1",
         "insurance_type": "110", "fee_period": 202401, "accounting_period": 202401, "payment_type": "1",
         "contribution_base": Decimal("296685.43"), "employer_due": Decimal("1234567890123456.78"),
         "employer_to_account": Decimal("0.01"), "individual_due": Decimal("0.00"), "individual_to_account": Decimal("0.00"),
@@ -107,10 +107,10 @@ def test_money_and_bigints_are_exact(target):
     }
     target.apply("contribution", pa.Table.from_pylist([row], schema=unified_schema("contribution")))
     n, total = target.entity_totals("contribution", "harbin", ["contribution_base", "employer_due", "employer_to_account"])
-    stored = target.fetchall("SELECT source_row_id, employer_due FROM province.contribution")
+    stored = target.fetchall("SELECT source_key, employer_due FROM province.contribution")
     assert n == 1
     assert total == Decimal("1234567890123456.78") + Decimal("296685.43") + Decimal("0.01")
-    assert stored == [(9007199254740993, Decimal("1234567890123456.78"))]
+    assert stored == [("9007199254740993", Decimal("1234567890123456.78"))]
 
 
 def test_quarantine_keeps_the_first_batch_and_drops_stale_rows(target):

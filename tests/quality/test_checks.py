@@ -9,7 +9,7 @@ from transforms.normalize import unified_schema
 
 def _contribution(row_id, id_number="11010519491231002X", base="5000.00", insurance="110", period=202401):
     return {
-        "source_city": "harbin", "source_row_id": row_id, "id_number": id_number, "employer_no": "E1",
+        "source_city": "harbin", "source_key": str(row_id), "id_number": id_number, "employer_no": "E1",
         "insurance_type": insurance, "fee_period": period, "accounting_period": period, "payment_type": "1",
         "contribution_base": Decimal(base), "employer_due": Decimal("800.00"), "employer_to_account": Decimal("0.00"),
         "individual_due": Decimal("400.00"), "individual_to_account": Decimal("400.00"), "received_flag": "1",

@@ -82,7 +82,7 @@ def test_contribution_keeps_exact_money_and_bigint_and_resolves_the_person():
     out = normalize_batch("contribution", batch, entity, "harbin", person_index=index)
     rows = out.rows.to_pylist()
     assert len(rows) == 1
-    assert rows[0]["source_row_id"] == 9007199254740993
+    assert rows[0]["source_key"] == "9007199254740993"
     assert rows[0]["contribution_base"] == Decimal("296685.43")
     assert rows[0]["employer_due"] == Decimal("800.00")
     assert rows[0]["id_number"] == "11010519491231002X"
@@ -95,4 +95,7 @@ def test_contribution_keeps_exact_money_and_bigint_and_resolves_the_person():
         str(big + 3): "AMOUNT_INVALID",
         str(big + 4): "AMOUNT_INVALID",  # 0.1234 does not fit cents: held back, never rounded
     }
-    assert out.quarantined_source.num_rows == 4
+    # reconciliation money is exact: the sub-cent 0.1234 is counted as the source held it
+    assert out.extracted_money == Decimal("298285.43") + Decimal("6600.00") * 2 + Decimal("1599.00") + Decimal("5800.1234")
+    assert out.quarantined_money == out.extracted_money - Decimal("298285.43")
+    assert out.extracted_rows == 5
