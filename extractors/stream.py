@@ -13,10 +13,11 @@ from typing import Any
 
 import pyarrow as pa
 
+from extractors.charset import UNDECODABLE_COLUMN, needs_repair, repair_values
 from extractors.configuration import SourceEndpoint
 from extractors.drivers import connect, placeholder
 from extractors.exceptions import ExtractError
-from jinbao.spec import EntitySpec, SourceSpec
+from jinbao.spec import Charset, EntitySpec, SourceSpec
 
 _CHAR_TYPES = ("char", "nchar")
 
@@ -48,16 +49,31 @@ def _page_params(key_values: Sequence[Any]) -> list[Any]:
     return params
 
 
-def rows_to_batch(rows: list[tuple], entity: EntitySpec) -> pa.RecordBatch:
-    """Column-wise conversion with the spec's types; a value that does not fit raises, never rounds."""
+def rows_to_batch(rows: list[tuple], entity: EntitySpec, charset: Charset | None = None) -> pa.RecordBatch:
+    """Column-wise conversion with the spec's types; a value that does not fit raises, never rounds.
+
+    When the city's text is stored in another charset than the server declares, text
+    columns are repaired; rows with undecodable bytes get ``__undecodable__`` (column=hex).
+    """
     schema = entity.arrow_schema
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in schema]
+    repair = charset is not None and needs_repair(charset.declared, charset.actual)
+    undecodable: list[str | None] = [None] * len(rows)
     arrays = []
-    for field, values in zip(schema, columns, strict=True):
+    for field, values, col in zip(schema, columns, entity.all_columns.values(), strict=True):
+        if repair and col.is_text:
+            values, bad = repair_values(list(values), charset.declared, charset.actual)
+            for i, b in enumerate(bad):
+                if b is not None:
+                    note = f"{field.name}={b}"
+                    undecodable[i] = note if undecodable[i] is None else f"{undecodable[i]}; {note}"
         try:
             arrays.append(pa.array(values, type=field.type))
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
             raise ExtractError(f"{entity.table}.{field.name}: value does not fit {field.type}: {exc}") from exc
+    if any(u is not None for u in undecodable):
+        arrays.append(pa.array(undecodable, pa.string()))
+        schema = schema.append(pa.field(UNDECODABLE_COLUMN, pa.string()))
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
@@ -83,7 +99,7 @@ def extract_entity(
             except Exception as exc:
                 raise ExtractError(f"{entity.table}: query failed: {exc}") from exc
             if rows:
-                yield rows_to_batch([tuple(r) for r in rows], entity)
+                yield rows_to_batch([tuple(r) for r in rows], entity, source.charset)
             if len(rows) < page_rows:
                 return
             tail = rows[-1]

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
+from extractors.charset import UNDECODABLE_COLUMN
 from jinbao.spec import EntitySpec, SourceColumn
 from loaders.schema import ENTITY_TABLES, quarantine
 from transforms.codes import map_codes
@@ -26,8 +27,6 @@ from transforms.text import trim
 
 # Money columns that must not be negative; other money may be negative (refunds, corrections).
 NON_NEGATIVE = {"contribution_base"}
-# Column the extractor adds when a row held bytes the city's actual charset cannot decode.
-UNDECODABLE_COLUMN = "__undecodable__"
 # A float amount further than this from a whole cent is not trusted to be an amount in yuan.
 FLOAT_CENT_TOLERANCE = 1e-6
 
@@ -308,6 +307,8 @@ def normalize_batch(
         cols[field], unmapped = map_codes(cols[field], entity.codes[field])
         checks.append((unmapped, Reason.UNMAPPED_CODE))
 
+    if entity.unpivot:  # a wide row that paid no insurance type at all
+        checks.append((pc.is_null(cols[entity.unpivot.column]), Reason.VALUE_MISSING))
     money = [m for m in money_columns(entity_name) if m in schema.names]
     bad_money = frame.lossy
     for m in money:
