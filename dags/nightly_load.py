@@ -20,6 +20,7 @@ from airflow.sdk import Param, dag, task
     params={
         "target_conn_id": Param("jinbao_province", type=["string", "null"], description="Airflow connection of the provincial database"),
         "reports_dir": Param("reports", type="string"),
+        "mode": Param("incremental", enum=["incremental", "full"], description="incremental uses per-table watermarks"),
         "cities": Param([], type="array", description="limit to these cities (empty: every spec in cities/)"),
     },
 )
@@ -36,7 +37,9 @@ def jinbao_nightly_load():
     def load_city(city: str, params=None) -> dict:
         from jinbao.orchestration import load_city_with_airflow_connections
 
-        return load_city_with_airflow_connections(city, params.get("target_conn_id"), params.get("reports_dir"))
+        return load_city_with_airflow_connections(
+            city, params.get("target_conn_id"), params.get("reports_dir"), params.get("mode")
+        )
 
     @task
     def check_reconciled(results: list[dict]) -> None:

@@ -47,3 +47,16 @@ def connect(source: SourceSpec, endpoint: SourceEndpoint, *, login_timeout: int 
 def placeholder(source: SourceSpec) -> str:
     """The driver's parameter marker: pymssql formats client-side (%s), pyodbc sends RPC (?)."""
     return "%s" if source.driver == "pymssql" else "?"
+
+
+# Errors worth a retry: the connection went away, or the server chose us as a deadlock victim.
+_RETRYABLE_MARKERS = (
+    "1205", "deadlock", "08S01", "08001", "communication link", "connection", "dbprocess is dead",
+    "server closed", "reset by peer", "broken pipe", "unexpected eof", "read from the server failed",
+    "write to the server failed", "not connected",
+)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    text = f"{type(exc).__name__} {exc}".lower()
+    return any(m.lower() in text for m in _RETRYABLE_MARKERS)

@@ -1,45 +1,91 @@
-"""Stream one entity's legacy table as Arrow record batches, keyset-paged.
+"""Stream one entity's legacy table as Arrow record batches, keyset-paged, resumable.
 
-Each page is ``SELECT TOP n ... WHERE key > last ORDER BY key``: never OFFSET,
-so a page costs the same at row 10 and row 10 million, and memory is bounded
-by one page. Values pass through the driver as Python objects and are put
-into Arrow with the spec's exact types (Decimal stays decimal, bigint int64).
+Each page is ``SELECT TOP n ... WHERE key > last ORDER BY key`` (on Sybase ASE,
+which has no TOP before 15.0: ``SET ROWCOUNT n``): never OFFSET, so a page costs
+the same at row 10 and row 10 million, memory is bounded by one page, and a
+dropped connection resumes after the last key it delivered, with nothing
+repeated and nothing lost. Values pass through the driver as Python objects and
+are put into Arrow with the spec's exact types (Decimal stays decimal).
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import threading
+import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 
 from extractors.charset import UNDECODABLE_COLUMN, needs_repair, repair_values
 from extractors.configuration import SourceEndpoint
-from extractors.drivers import connect, placeholder
+from extractors.drivers import connect, is_retryable, placeholder
 from extractors.exceptions import ExtractError
 from jinbao.spec import Charset, EntitySpec, SourceSpec
 
+log = logging.getLogger("jinbao.extract")
 _CHAR_TYPES = ("char", "nchar")
+
+
+@dataclass(frozen=True)
+class KeyRange:
+    """Half-open slice of a single-column key: ``lower < key <= upper`` (None: unbounded)."""
+
+    lower: Any = None
+    upper: Any = None
+
+
+@dataclass(frozen=True)
+class Since:
+    """Incremental filter: rows whose watermark column is at or after ``value``."""
+
+    column: str
+    value: Any
 
 
 def _quote(ident: str) -> str:
     return ".".join(f"[{part}]" for part in ident.split("."))
 
 
-def page_query(entity: EntitySpec, source: SourceSpec, page_rows: int, first_page: bool) -> str:
-    """The T-SQL for one keyset page; later pages compare the key tuple with parameters."""
+def page_query(
+    entity: EntitySpec,
+    source: SourceSpec,
+    page_rows: int,
+    first_page: bool,
+    *,
+    upper_bound: bool = False,
+    since: str | None = None,
+) -> str:
+    """The SQL for one keyset page; later pages compare the key tuple with parameters.
+
+    Parameter order: key tuple terms (later pages), then the upper bound, then the watermark.
+    """
+    mark = placeholder(source)
     cols = ", ".join(_quote(c) for c in entity.all_columns)
     order = ", ".join(_quote(k) for k in entity.key)
-    sql = f"SELECT TOP {int(page_rows)} {cols} FROM {_quote(entity.table)}"
+    top = "" if source.dialect == "sybase" else f"TOP {int(page_rows)} "
+    sql = f"SELECT {top}{cols} FROM {_quote(entity.table)}"
+    where = []
     if not first_page:
-        mark = placeholder(source)
         # (k1 > ?) OR (k1 = ? AND k2 > ?) OR ...: portable to ASE, which has no row-value comparison.
         terms = []
         for i, k in enumerate(entity.key):
             eqs = [f"{_quote(p)} = {mark}" for p in entity.key[:i]]
             terms.append("(" + " AND ".join([*eqs, f"{_quote(k)} > {mark}"]) + ")")
-        sql += " WHERE " + " OR ".join(terms)
-    return sql + f" ORDER BY {order}"
+        where.append("(" + " OR ".join(terms) + ")")
+    if upper_bound:
+        where.append(f"{_quote(entity.key[0])} <= {mark}")
+    if since:
+        where.append(f"{_quote(since)} >= {mark}")
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += f" ORDER BY {order}"
+    if source.dialect == "sybase":
+        sql = f"SET ROWCOUNT {int(page_rows)} {sql} SET ROWCOUNT 0"
+    return sql
 
 
 def _page_params(key_values: Sequence[Any]) -> list[Any]:
@@ -77,28 +123,87 @@ def rows_to_batch(rows: list[tuple], entity: EntitySpec, charset: Charset | None
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
+class RateLimit:
+    """At most ``rows_per_second`` rows since the first page; one budget shared by a city's workers."""
+
+    def __init__(self, rows_per_second: int | None):
+        self.rate = rows_per_second
+        self.start = time.monotonic()
+        self.rows = 0
+        self._lock = threading.Lock()
+
+    def take(self, rows: int) -> None:
+        if not self.rate:
+            return
+        with self._lock:
+            self.rows += rows
+            ahead = self.rows / self.rate - (time.monotonic() - self.start)
+        if ahead > 0:
+            time.sleep(ahead)
+
+
 def extract_entity(
-    source: SourceSpec, entity: EntitySpec, endpoint: SourceEndpoint, *, page_rows: int | None = None
+    source: SourceSpec,
+    entity: EntitySpec,
+    endpoint: SourceEndpoint,
+    *,
+    page_rows: int | None = None,
+    key_range: KeyRange | None = None,
+    since: Since | None = None,
+    rate: RateLimit | None = None,
 ) -> Iterator[pa.RecordBatch]:
-    """Yield the whole table, page by page, as record batches with ``entity.arrow_schema``."""
+    """Yield the table (or a key range of it) page by page as record batches with ``entity.arrow_schema``.
+
+    A dropped connection or a deadlock is retried with exponential backoff
+    (``source.retries``), resuming after the last key already yielded.
+    """
     page_rows = page_rows or source.batch_rows
-    key_idx = [list(entity.all_columns).index(k) for k in entity.key]
-    char_key = [entity.columns[k].base_type in _CHAR_TYPES for k in entity.key]
-    conn = connect(source, endpoint)
+    names = list(entity.all_columns)
+    key_idx = [names.index(k) for k in entity.key]
+    char_key = [entity.all_columns[k].base_type in _CHAR_TYPES for k in entity.key]
+    rate = rate or RateLimit(source.max_rows_per_second)
+    last: list[Any] | None = None
+    if key_range and key_range.lower is not None:
+        if len(entity.key) != 1:
+            raise ExtractError(f"{entity.table}: key ranges need a single-column key")
+        last = [key_range.lower]
+    upper = key_range.upper if key_range else None
+    attempt = 0
+    conn = None
     try:
-        cur = conn.cursor()
-        last: list[Any] | None = None
         while True:
-            sql = page_query(entity, source, page_rows, first_page=last is None)
             try:
-                if last is None:
-                    cur.execute(sql)
+                if conn is None:
+                    conn = connect(source, endpoint)
+                    cur = conn.cursor()
+                sql = page_query(entity, source, page_rows, first_page=last is None,
+                                 upper_bound=upper is not None, since=since.column if since else None)
+                params = _page_params(last) if last is not None else []
+                if upper is not None:
+                    params.append(upper)
+                if since is not None:
+                    params.append(since.value)
+                if params:
+                    cur.execute(sql, tuple(params))
                 else:
-                    cur.execute(sql, tuple(_page_params(last)))
+                    cur.execute(sql)
                 rows = cur.fetchall()
+            except ExtractError:
+                raise
             except Exception as exc:
-                raise ExtractError(f"{entity.table}: query failed: {exc}") from exc
+                if not is_retryable(exc) or attempt >= source.retries:
+                    raise ExtractError(f"{entity.table}: query failed: {exc}") from exc
+                wait = source.retry_backoff_seconds * (2**attempt)
+                attempt += 1
+                log.warning("%s: %s; retry %d/%d in %.1fs after key %s", entity.table, str(exc)[:200], attempt,
+                            source.retries, wait, "start" if last is None else "…")
+                _close(conn)
+                conn = None
+                time.sleep(wait)
+                continue
+            attempt = 0
             if rows:
+                rate.take(len(rows))
                 yield rows_to_batch([tuple(r) for r in rows], entity, source.charset)
             if len(rows) < page_rows:
                 return
@@ -106,4 +211,10 @@ def extract_entity(
             # CHAR keys come back blank-padded; the server compares ignoring trailing blanks.
             last = [tail[i].rstrip(" ") if is_char else tail[i] for i, is_char in zip(key_idx, char_key, strict=True)]
     finally:
-        conn.close()
+        _close(conn)
+
+
+def _close(conn) -> None:
+    if conn is not None:
+        with contextlib.suppress(Exception):  # a dead connection may refuse to close; it is gone either way
+            conn.close()

@@ -76,9 +76,10 @@ def load(
     city: str,
     target: TargetOpt = DEFAULT_TARGET,
     reports: ReportsOpt = Path("reports"),
+    incremental: Annotated[bool, typer.Option(help="only rows changed since the last run (per-table watermarks)")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Full load of one city from its live legacy database (endpoint from <PREFIX>_HOST/_PORT/_USER/_PASSWORD)."""
+    """Load one city from its live legacy database (endpoint from <PREFIX>_HOST/_PORT/_USER/_PASSWORD)."""
     from extractors import endpoint_from_env
     from jinbao.runner import run_city
     from jinbao.spec import city_spec
@@ -90,7 +91,7 @@ def load(
         spec = city_spec(city)
         endpoint = endpoint_from_env(spec.source.env_prefix, spec.source.database)
         with open_target(target) as tgt:
-            run = run_city(spec, endpoint, tgt)
+            run = run_city(spec, endpoint, tgt, mode="incremental" if incremental else "full")
             path = write_report(run, tgt, reports, target_label=tgt.url)
     except JinbaoError as exc:
         console.print(f"[red]error:[/] {exc}")

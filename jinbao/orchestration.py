@@ -20,7 +20,9 @@ def target_url_from_airflow(conn_id: str | None) -> str:
     return conn.get_uri()
 
 
-def load_city_with_airflow_connections(city: str, target_conn_id: str | None, reports_dir: str = "reports") -> dict:
+def load_city_with_airflow_connections(
+    city: str, target_conn_id: str | None, reports_dir: str = "reports", mode: str = "incremental"
+) -> dict:
     """Full load of one city: source endpoint from the spec's conn id, target from ``target_conn_id``."""
     from extractors import endpoint_from_airflow
     from jinbao.runner import run_city
@@ -32,7 +34,7 @@ def load_city_with_airflow_connections(city: str, target_conn_id: str | None, re
     endpoint = endpoint_from_airflow(spec.source.conn_id, spec.source.database)
     url = target_url_from_airflow(target_conn_id)
     with open_target(url) as target:
-        run = run_city(spec, endpoint, target)
+        run = run_city(spec, endpoint, target, mode=mode)
         report = write_report(run, target, Path(reports_dir), target_label=target.url)
     return {
         "city": city,

@@ -174,6 +174,11 @@ class SourceSpec(_Strict):
     env_prefix: str
     max_connections: int = Field(default=2, ge=1, le=16)
     batch_rows: int = Field(default=20_000, ge=100, le=1_000_000)
+    max_rows_per_second: int | None = Field(default=None, ge=1)  # be polite to a live city system
+    retries: int = Field(default=5, ge=0, le=50)  # dropped connections and deadlocks, with backoff
+    retry_backoff_seconds: float = Field(default=0.5, ge=0)
+    lookback_seconds: int = Field(default=3600, ge=0)  # incremental: re-read rows committed late
+    on_schema_drift: Literal["stop", "warn"] = "stop"
 
 
 class SimulatorSpec(_Strict):

@@ -145,6 +145,8 @@ load_batch = sa.Table(
     _col("loaded_money", sa.Numeric(22, 2), None, "sum of the entity's money columns loaded"),
     _col("quarantined_money", sa.Numeric(22, 2), None, "sum of the entity's money columns quarantined"),
     _col("reconciled", sa.Boolean, None, "extracted = loaded + quarantined + merged, rows and money"),
+    _col("mode", sa.String(16), None, "full or incremental"),
+    _col("watermark", sa.String(40), None, "highest source watermark value read (ISO datetime or integer)"),
 )
 
 ENTITY_TABLES: dict[str, sa.Table] = {

@@ -287,6 +287,16 @@ class ProvincialTarget:
             ),
         }
 
+    def last_watermark(self, city: str, entity: str) -> str | None:
+        rows = self.fetchall(
+            self._p(
+                f"SELECT watermark FROM {SCHEMA}.load_batch WHERE source_city = ? AND entity = ? "
+                "AND status = 'committed' AND watermark IS NOT NULL ORDER BY finished_at DESC LIMIT 1"
+            ),
+            [city, entity],
+        )
+        return rows[0][0] if rows else None
+
     def record_batch(self, row: dict) -> None:
         cols = [c.name for c in load_batch.columns]
         values = [row.get(c) for c in cols]
