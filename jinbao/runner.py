@@ -36,6 +36,7 @@ class CityRun:
     finished_at: dt.datetime | None = None
     entities: dict[str, EntityReconciliation] = field(default_factory=dict)
     batch_failures: list[str] = field(default_factory=list)
+    partition_moves: int = 0  # persons routed to another business partition by this run
 
     @property
     def reconciled(self) -> bool:
@@ -230,6 +231,7 @@ def run_city(
     checker: BatchChecker | None = None,
     on_entity: Callable[[EntityReconciliation], None] | None = None,
     mode: str = "full",
+    scope: str = "P",
 ) -> CityRun:
     """Load one city into the target (``full``, or ``incremental`` from the stored watermarks).
 
@@ -242,11 +244,19 @@ def run_city(
     batch_id = batch_id or new_batch_id(spec.city)
     checker = checker or BatchChecker()
     run = CityRun(city=spec.city, batch_id=batch_id, started_at=started)
+    target.scope = scope
     target.ensure_schema()
     for name, entity in spec.ordered_entities():
         rec = run_entity(spec, name, entity, endpoint, target, checker, batch_id, started, run, mode)
         if on_entity:
             on_entity(rec)
+    target.begin()
+    try:
+        run.partition_moves = target.route_partitions(spec.city)
+        target.commit()
+    except BaseException:
+        target.rollback()
+        raise
     run.finished_at = dt.datetime.now(dt.UTC)
     return run
 

@@ -6,12 +6,10 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.schema import CreateTable
 
 from loaders.exceptions import LoadError
-from loaders.schema import SCHEMA, metadata
-from loaders.target import ProvincialTarget, ident
+from loaders.schema import ddl_statements
+from loaders.target import ProvincialTarget
 
 
 class DuckDBTarget(ProvincialTarget):
@@ -51,13 +49,8 @@ class DuckDBTarget(ProvincialTarget):
             self.con.unregister(f"{name}_arrow")
 
     def ensure_schema(self) -> None:
-        self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-        for table in metadata.sorted_tables:
-            self.con.execute(str(CreateTable(table, if_not_exists=True).compile(dialect=postgresql.dialect())))
-            for col in table.columns:
-                if col.comment:
-                    comment = col.comment.replace("'", "''")
-                    self.con.execute(f"COMMENT ON COLUMN {SCHEMA}.{table.name}.{ident(col.name)} IS '{comment}'")
+        for statement in ddl_statements("duckdb"):
+            self.con.execute(statement)
 
     def close(self) -> None:
         self.con.close()

@@ -7,10 +7,9 @@ import io
 import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
-import sqlalchemy as sa
 
 from loaders.exceptions import LoadError
-from loaders.schema import SCHEMA, metadata
+from loaders.schema import ddl_statements
 from loaders.target import ProvincialTarget, ident
 
 
@@ -29,7 +28,6 @@ class PostgresTarget(ProvincialTarget):
             self.con = psycopg.connect(_psycopg_url(url), autocommit=True)
         except psycopg.Error as exc:
             raise LoadError(f"cannot connect to the provincial database {self.url}: {exc}") from exc
-        self._sa_url = "postgresql+psycopg://" + _psycopg_url(url).removeprefix("postgresql://")
 
     def execute(self, sql, params=()):
         return self.con.execute(sql, list(params) if params else None)
@@ -57,13 +55,15 @@ class PostgresTarget(ProvincialTarget):
             copy.write(buf.getbuffer())
 
     def ensure_schema(self) -> None:
-        engine = sa.create_engine(self._sa_url)
-        try:
-            with engine.begin() as conn:
-                conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
-                metadata.create_all(conn)
-        finally:
-            engine.dispose()
+        with self.con.transaction():
+            # one schema creation at a time when several cities start loading together
+            self.con.execute("SELECT pg_advisory_xact_lock(hashtext('jinbao.ensure_schema'))")
+            for statement in ddl_statements("postgresql"):
+                self.con.execute(statement)
+
+    def lock_persons(self) -> None:
+        """Person consolidation of concurrent city loads is serialized (held until the page commits)."""
+        self.con.execute("SELECT pg_advisory_xact_lock(hashtext('jinbao.person'))")
 
     def close(self) -> None:
         self.con.close()

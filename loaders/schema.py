@@ -20,6 +20,20 @@ def _col(name: str, type_: sa.types.TypeEngine, code: str | None, doc: str, **kw
     return sa.Column(name, type_, comment=comment, **kw)
 
 
+def _scope() -> sa.Column:
+    """Production (P) or the test partition's rehearsal data (T): the two never mix."""
+    return _col("scope", sa.String(1), None, "P production, T test partition (cutover rehearsals)",
+                primary_key=True, info={"derived": True}, server_default="P")
+
+
+def _partition() -> sa.Column:
+    """The business partition, routed by config/partitions.yml after every load (T in the test scope)."""
+    return _col("partition_code", sa.String(1), None,
+                "business partition: 1 Harbin enterprise, 2 other cities' enterprise, 3 government and "
+                "institutions, 4 retirees, 5 flexible employment and individual business, T test",
+                primary_key=True, info={"derived": True})
+
+
 def _person_columns(primary_id: bool) -> list[sa.Column]:
     return [
         _col("id_number", sa.String(18), "AAC002", "citizen ID number, 18 digits, valid check digit",
@@ -46,12 +60,14 @@ def _person_columns(primary_id: bool) -> list[sa.Column]:
 person = sa.Table(
     "person",
     metadata,
+    _partition(),
     *_person_columns(primary_id=True),
 )
 
 person_xref = sa.Table(
     "person_xref",
     metadata,
+    _scope(),
     *_person_columns(primary_id=False),
     sa.Index("ix_person_xref_id_number", "id_number"),
 )
@@ -59,6 +75,7 @@ person_xref = sa.Table(
 employer = sa.Table(
     "employer",
     metadata,
+    _scope(),
     _col("source_city", sa.String(32), None, "city whose legacy system supplied the record", primary_key=True),
     _col("employer_no", sa.String(32), "AAB001", "employer number in the source city", primary_key=True),
     _col("org_code", sa.String(10), "AAB003", "organization code XXXXXXXX-X (GB 11714)"),
@@ -70,6 +87,7 @@ employer = sa.Table(
 enrolment = sa.Table(
     "enrolment",
     metadata,
+    _partition(),
     _col("source_city", sa.String(32), None, "city whose legacy system supplied the record", primary_key=True),
     _col("id_number", sa.String(18), "AAC002", "citizen ID number of the insured person", primary_key=True),
     _col("insurance_type", sa.String(3), "AAE140", "insurance type, national 3-digit code", primary_key=True),
@@ -83,6 +101,7 @@ enrolment = sa.Table(
 contribution = sa.Table(
     "contribution",
     metadata,
+    _partition(),
     _col("source_city", sa.String(32), None, "city whose legacy system supplied the record", primary_key=True),
     _col("source_key", sa.String(64), None,
          "key of the contribution in the source city, as text (parts joined by '|'; wide rows end in the insurance type)",
@@ -90,7 +109,8 @@ contribution = sa.Table(
     _col("id_number", sa.String(18), "AAC002", "citizen ID number of the insured person", nullable=False),
     _col("employer_no", sa.String(32), "AAB001", "employer number in the source city"),
     _col("insurance_type", sa.String(3), "AAE140", "insurance type, national 3-digit code", nullable=False),
-    _col("fee_period", sa.Integer, "AAE002", "period the fee belongs to, YYYYMM", nullable=False),
+    # part of the key because PostgreSQL sub-partitions contributions by period range
+    _col("fee_period", sa.Integer, "AAE002", "period the fee belongs to, YYYYMM", primary_key=True),
     _col("accounting_period", sa.Integer, "AAE003", "accounting period, YYYYMM", nullable=False),
     _col("payment_type", sa.String(2), "AAE143", "payment type: 1 normal, 2 back-payment, 11 arrears, 12 prepayment, 18 refund"),
     _col("contribution_base", MONEY, "AAE180", "contribution base, yuan", nullable=False),
@@ -105,6 +125,7 @@ contribution = sa.Table(
 account = sa.Table(
     "account",
     metadata,
+    _partition(),
     _col("source_city", sa.String(32), None, "city whose legacy system supplied the record", primary_key=True),
     _col("account_id", sa.BigInteger, "AAZ116", "individual account id in the source city", primary_key=True),
     _col("id_number", sa.String(18), "AAC002", "citizen ID number of the account holder", nullable=False),
@@ -119,6 +140,7 @@ account = sa.Table(
 quarantine = sa.Table(
     "quarantine",
     metadata,
+    _scope(),
     _col("source_city", sa.String(32), None, "city whose legacy system supplied the row", primary_key=True),
     _col("entity", sa.String(32), None, "unified entity the row was meant for", primary_key=True),
     _col("source_key", sa.String(200), None, "the row's key in the source, as text", primary_key=True),
@@ -146,8 +168,14 @@ load_batch = sa.Table(
     _col("quarantined_money", sa.Numeric(22, 2), None, "sum of the entity's money columns quarantined"),
     _col("reconciled", sa.Boolean, None, "extracted = loaded + quarantined + merged, rows and money"),
     _col("mode", sa.String(16), None, "full or incremental"),
+    _col("scope", sa.String(1), None, "P production, T test partition"),
     _col("watermark", sa.String(40), None, "highest source watermark value read (ISO datetime or integer)"),
 )
+
+# Columns that place a row (partition routing, sub-partitioning) rather than identify it: a row whose
+# placement changes is moved, not duplicated.
+PLACEMENT_COLUMNS = ("partition_code", "fee_period")
+PARTITIONED = ("person", "enrolment", "contribution", "account")
 
 ENTITY_TABLES: dict[str, sa.Table] = {
     "person": person,
@@ -157,3 +185,50 @@ ENTITY_TABLES: dict[str, sa.Table] = {
     "contribution": contribution,
     "account": account,
 }
+
+
+# Contributions are sub-partitioned by fee period in PostgreSQL, by decade (plus a default for the rest).
+PERIOD_RANGES = [(199001, 200001), (200001, 201001), (201001, 202001), (202001, 203001)]
+
+
+def ddl_statements(engine: str) -> list[str]:
+    """DDL creating the unified schema on ``duckdb`` or ``postgresql``; idempotent.
+
+    PostgreSQL gets the business partitions (LIST on partition_code, from the
+    partition rules) and, for contributions, period sub-partitions; DuckDB the
+    same tables unpartitioned. Column comments carry the national codes on both.
+    """
+    from sqlalchemy.dialects import postgresql
+    from sqlalchemy.schema import CreateIndex, CreateTable
+
+    from loaders.partitions import BUSINESS, partition_rules
+
+    dialect = postgresql.dialect()
+    out = [f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"]
+    partitions = [*BUSINESS, partition_rules().test_partition]
+    for table in metadata.sorted_tables:
+        create = str(CreateTable(table, if_not_exists=True).compile(dialect=dialect)).strip()
+        if engine == "postgresql" and table.name in PARTITIONED:
+            out.append(f"{create} PARTITION BY LIST (partition_code)")
+            for code in partitions:
+                child = f"{SCHEMA}.{table.name}_p{code.lower()}"
+                stmt = f"CREATE TABLE IF NOT EXISTS {child} PARTITION OF {SCHEMA}.{table.name} FOR VALUES IN ('{code}')"
+                if table.name == "contribution":
+                    out.append(f"{stmt} PARTITION BY RANGE (fee_period)")
+                    for lo, hi in PERIOD_RANGES:
+                        out.append(f"CREATE TABLE IF NOT EXISTS {child}_{lo // 100} PARTITION OF {child} "
+                                   f"FOR VALUES FROM ({lo}) TO ({hi})")
+                    out.append(f"CREATE TABLE IF NOT EXISTS {child}_other PARTITION OF {child} DEFAULT")
+                else:
+                    out.append(stmt)
+        else:
+            out.append(create)
+        for col in table.columns:
+            if col.comment:
+                comment = col.comment.replace("'", "''")
+                out.append(f'COMMENT ON COLUMN {SCHEMA}.{table.name}."{col.name}" IS \'{comment}\'')
+        for index in table.indexes:
+            out.append(str(CreateIndex(index, if_not_exists=True).compile(dialect=dialect)))
+        if engine == "postgresql" and table.name in ("enrolment", "contribution", "account"):
+            out.append(f"CREATE INDEX IF NOT EXISTS ix_{table.name}_id_number ON {SCHEMA}.{table.name} (id_number)")
+    return out

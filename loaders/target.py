@@ -17,7 +17,8 @@ from typing import Any
 import pyarrow as pa
 
 from loaders.exceptions import LoadError
-from loaders.schema import ENTITY_TABLES, SCHEMA, load_batch
+from loaders.partitions import partition_rules, routing_case
+from loaders.schema import ENTITY_TABLES, PARTITIONED, PLACEMENT_COLUMNS, SCHEMA, load_batch
 
 
 @dataclass(frozen=True)
@@ -80,47 +81,98 @@ class ProvincialTarget:
     def _p(self, sql: str) -> str:
         return sql if self.marker == "?" else sql.replace("?", self.marker)
 
-    # -- entity rows ------------------------------------------------------------------------
-    def apply(self, entity: str, rows: pa.Table, *, source_key_columns: tuple[str, ...] = ()) -> ApplyResult:
-        """Upsert ``rows`` into ``province.<entity>``; call between :meth:`begin` and :meth:`commit`.
+    # -- placement: scope and business partition ---------------------------------------------
+    #: P for production loads, T for cutover rehearsals into the test partition
+    scope = "P"
 
-        Rows whose unified key is already held by a different source record (or
-        appears twice in the batch) are refused, not overwritten: they come back
+    def _test(self) -> str:
+        return partition_rules().test_partition
+
+    def _placement_sql(self, entity: str, city_expr: str) -> dict[str, str]:
+        """SQL for the derived columns of a staged row ``s`` of ``entity``."""
+        table = ENTITY_TABLES[entity]
+        out = {}
+        if "scope" in table.c:
+            out["scope"] = f"'{self.scope}'"
+        if "partition_code" in table.c:
+            rules = partition_rules()
+            if self.scope == "T":
+                out["partition_code"] = f"'{self._test()}'"
+            else:
+                cases = " ".join(f"WHEN '{c}' THEN '{rules.provisional(c)}'" for c in self._cities())
+                provisional = f"CASE {city_expr} {cases} ELSE '{rules.default}' END" if cases else f"'{rules.default}'"
+                out["partition_code"] = (
+                    f"COALESCE((SELECT max(p.partition_code) FROM {SCHEMA}.person p WHERE p.id_number = s.id_number "
+                    f"AND p.partition_code <> '{self._test()}'), {provisional})"
+                )
+        return out
+
+    def _cities(self) -> list[str]:
+        rules = partition_rules()
+        return sorted({c for r in rules.rules for c in r.source_city})
+
+    def _scope_filter(self, entity: str, alias: str = "") -> str:
+        """SQL condition selecting this target's scope in ``entity``."""
+        a = f"{alias}." if alias else ""
+        table = ENTITY_TABLES[entity]
+        if "scope" in table.c:
+            return f"{a}scope = '{self.scope}'"
+        if "partition_code" in table.c:
+            op = "=" if self.scope == "T" else "<>"
+            return f"{a}partition_code {op} '{self._test()}'"
+        return "TRUE"
+
+    # -- entity rows ------------------------------------------------------------------------
+    def apply(self, entity: str, rows: pa.Table) -> ApplyResult:
+        """Upsert ``rows`` into ``province.<entity>`` in this target's scope; call inside a transaction.
+
+        Rows are matched on their business key (the primary key without the columns
+        that only place a row); a row whose partition or period changed is moved, not
+        duplicated. Two rows with the same key in one batch are refused and returned
         in ``rejected`` for quarantine.
         """
         table = ENTITY_TABLES[entity]
         pk = [c.name for c in table.primary_key.columns]
         cols = [c.name for c in table.columns]
+        business = [k for k in pk if k not in PLACEMENT_COLUMNS]
+        placement = [k for k in pk if k in PLACEMENT_COLUMNS]
         name = f"{SCHEMA}.{entity}"
-        on = " AND ".join(f"t.{ident(k)} = s.{ident(k)}" for k in pk)
+        derived = self._placement_sql(entity, "s.source_city")
+        given = [c for c in cols if c not in derived]
+        on_pk = " AND ".join(f"t.{ident(k)} = s.{ident(k)}" for k in pk)
+        same_business = " AND ".join([f"t.{ident(k)} = s.{ident(k)}" for k in business] + [self._scope_filter(entity, "t")])
         pk_list = ", ".join(ident(k) for k in pk)
+        # within one batch every row has the same scope: duplicates are judged on the given key columns
+        bk_list = ", ".join(f"s.{ident(k)}" for k in business if k not in derived)
         col_list = ", ".join(ident(c) for c in cols)
         try:
-            self.stage("staged_all", rows, like=name)
+            self.stage("staged_all", rows.select(given), like=name)
             self.execute("DROP TABLE IF EXISTS staged")
+            extra = "".join(f", {expr} AS {ident(c)}" for c, expr in derived.items())
             self.execute(
-                f"CREATE TEMP TABLE staged AS SELECT *, row_number() OVER (PARTITION BY {pk_list}) AS _dup FROM staged_all"
+                f"CREATE TEMP TABLE staged AS SELECT s.*{extra}, "
+                f"row_number() OVER (PARTITION BY {bk_list}) AS _dup FROM staged_all s"
             )
-            conds = ["s._dup > 1"]
-            if source_key_columns:
-                differs = " OR ".join(f"t.{ident(k)} IS DISTINCT FROM s.{ident(k)}" for k in source_key_columns)
-                conds.append(f"EXISTS (SELECT 1 FROM {name} t WHERE {on} AND ({differs}))")
-            where_bad = " OR ".join(conds)
             rejected = self.fetch_arrow(
-                f"SELECT {', '.join('s.' + ident(c) for c in cols)}, "
-                "CASE WHEN s._dup > 1 THEN 'same key twice in one batch' "
-                "ELSE 'key already held by another source record' END AS reason "
-                f"FROM staged s WHERE {where_bad}"
+                f"SELECT {', '.join('s.' + ident(c) for c in given)}, 'same key twice in one batch' AS reason "
+                "FROM staged s WHERE s._dup > 1"
             )
             if rejected.num_rows == 0:
-                rejected = pa.Table.from_pylist([], schema=rows.schema.append(pa.field("reason", pa.string())))
-            self.execute(f"DELETE FROM staged s WHERE {where_bad}")
+                rejected = pa.Table.from_pylist([], schema=rows.select(given).schema.append(pa.field("reason", pa.string())))
+            self.execute("DELETE FROM staged WHERE _dup > 1")
+            moved = 0
+            if placement:
+                differs = " OR ".join(f"t.{ident(k)} IS DISTINCT FROM s.{ident(k)}" for k in placement)
+                where_moved = f"EXISTS (SELECT 1 FROM staged s WHERE {same_business} AND ({differs}))"
+                moved = int(self.fetchall(f"SELECT count(*) FROM {name} t WHERE {where_moved}")[0][0])
+                if moved:
+                    self.execute(f"DELETE FROM {name} t WHERE {where_moved}")
             same = " AND ".join(f"t.{ident(c)} IS NOT DISTINCT FROM s.{ident(c)}" for c in cols)
             counts = self.fetchall(
                 f"SELECT count(*) FILTER (WHERE t.{ident(pk[0])} IS NULL), "
                 f"count(*) FILTER (WHERE t.{ident(pk[0])} IS NOT NULL AND NOT ({same})), "
                 f"count(*) FILTER (WHERE t.{ident(pk[0])} IS NOT NULL AND ({same})) "
-                f"FROM staged s LEFT JOIN {name} t ON {on}"
+                f"FROM staged s LEFT JOIN {name} t ON {on_pk}"
             )[0]
             non_pk = [c for c in cols if c not in pk]
             update = ", ".join(f"{ident(c)} = excluded.{ident(c)}" for c in non_pk)
@@ -134,7 +186,8 @@ class ProvincialTarget:
             raise
         except Exception as exc:
             raise LoadError(f"applying {rows.num_rows} {entity} rows to {self.url} failed: {exc}") from exc
-        return ApplyResult(inserted=counts[0], updated=counts[1], unchanged=counts[2], rejected=rejected)
+        return ApplyResult(inserted=counts[0] - moved, updated=counts[1] + moved, unchanged=counts[2],
+                           rejected=rejected)
 
     def apply_persons(self, rows: pa.Table) -> ApplyResult:
         """Record each source person in ``person_xref`` and re-derive the consolidated ``person`` rows they touch.
@@ -143,48 +196,125 @@ class ProvincialTarget:
         (source_city, source_person_no) order, so the outcome is the same whatever
         order cities are loaded in. An ID number corrected at source moves the record.
         """
+        self.lock_persons()
         self.stage("staged_person_ids", rows.select(["id_number", "source_city", "source_person_no"]))
         self.execute("DROP TABLE IF EXISTS affected_ids")
         self.execute(
             "CREATE TEMP TABLE affected_ids AS SELECT id_number FROM staged_person_ids UNION "
             f"SELECT x.id_number FROM {SCHEMA}.person_xref x JOIN staged_person_ids k "
-            "ON x.source_city = k.source_city AND x.source_person_no = k.source_person_no"
+            f"ON x.source_city = k.source_city AND x.source_person_no = k.source_person_no AND x.scope = '{self.scope}'"
         )
         result = self.apply("person_xref", rows)
         self.consolidate_persons()
         return result
 
+    def lock_persons(self) -> None:
+        """Serialize person consolidation between concurrent loads (a no-op where there is one writer)."""
+
     def consolidate_persons(self) -> None:
-        """Re-derive ``person`` for the ID numbers in temp table ``affected_ids``."""
-        cols = [c.name for c in ENTITY_TABLES["person"].columns]
+        """Re-derive ``person`` (this scope) for the ID numbers in temp table ``affected_ids``."""
+        person_cols = [c.name for c in ENTITY_TABLES["person"].columns if c.name != "partition_code"]
+        plist = ", ".join(ident(c) for c in person_cols)
+        cols = ["partition_code", *person_cols]
         col_list = ", ".join(ident(c) for c in cols)
-        update = ", ".join(f"{ident(c)} = excluded.{ident(c)}" for c in cols if c != "id_number")
+        part = self._placement_sql("person", "s.source_city")["partition_code"]
+        update = ", ".join(f"{ident(c)} = excluded.{ident(c)}" for c in person_cols if c != "id_number")
         changed = " OR ".join(
-            f"{SCHEMA}.person.{ident(c)} IS DISTINCT FROM excluded.{ident(c)}" for c in cols if c != "id_number"
+            f"{SCHEMA}.person.{ident(c)} IS DISTINCT FROM excluded.{ident(c)}" for c in person_cols if c != "id_number"
+        )
+        self.execute("DROP TABLE IF EXISTS derived_person")
+        self.execute(
+            f"CREATE TEMP TABLE derived_person AS SELECT {part} AS partition_code, {plist} FROM ("
+            f" SELECT x.*, row_number() OVER (PARTITION BY x.id_number ORDER BY x.source_city, x.source_person_no) AS rn"
+            f" FROM {SCHEMA}.person_xref x WHERE x.scope = '{self.scope}'"
+            f" AND x.id_number IN (SELECT id_number FROM affected_ids)) s WHERE rn = 1"
         )
         self.execute(
             f"DELETE FROM {SCHEMA}.person WHERE id_number IN (SELECT id_number FROM affected_ids) "
-            f"AND NOT EXISTS (SELECT 1 FROM {SCHEMA}.person_xref x WHERE x.id_number = {SCHEMA}.person.id_number)"
+            f"AND {self._scope_filter('person')} AND NOT EXISTS (SELECT 1 FROM derived_person d "
+            f"WHERE d.id_number = {SCHEMA}.person.id_number AND d.partition_code = {SCHEMA}.person.partition_code)"
         )
         self.execute(
-            f"INSERT INTO {SCHEMA}.person ({col_list}) SELECT {col_list} FROM ("
-            f" SELECT x.*, row_number() OVER (PARTITION BY x.id_number ORDER BY x.source_city, x.source_person_no) AS rn"
-            f" FROM {SCHEMA}.person_xref x WHERE x.id_number IN (SELECT id_number FROM affected_ids)) w WHERE rn = 1 "
-            f"ON CONFLICT (id_number) DO UPDATE SET {update} WHERE {changed}"
+            f"INSERT INTO {SCHEMA}.person ({col_list}) SELECT {col_list} FROM derived_person "
+            f"ON CONFLICT (partition_code, id_number) DO UPDATE SET {update} WHERE {changed}"
         )
 
-    def xref_count(self, city: str) -> int:
-        return int(
-            self.fetchall(self._p(f"SELECT count(*) FROM {SCHEMA}.person_xref WHERE source_city = ?"), [city])[0][0]
+    def route_partitions(self, city: str) -> int:
+        """Move the city's production persons (and their rows) to the partition the rules give them."""
+        if self.scope == "T":
+            return 0
+        case = routing_case(partition_rules(), SCHEMA)
+        self.execute("DROP TABLE IF EXISTS partition_moves")
+        self.execute(
+            f"CREATE TEMP TABLE partition_moves AS SELECT id_number, old_partition, new_partition FROM ("
+            f" SELECT p.id_number, p.partition_code AS old_partition, {case} AS new_partition FROM {SCHEMA}.person p"
+            f" WHERE p.partition_code <> '{self._test()}' AND p.id_number IN"
+            f" (SELECT id_number FROM {SCHEMA}.person_xref WHERE scope = 'P' AND source_city = ?)) r"
+            " WHERE old_partition <> new_partition".replace("?", self.marker),
+            [city],
         )
+        n = int(self.fetchall("SELECT count(*) FROM partition_moves")[0][0])
+        if not n:
+            return 0
+        for entity in PARTITIONED:
+            cols = [c.name for c in ENTITY_TABLES[entity].columns]
+            select = ", ".join("m.new_partition" if c == "partition_code" else f"t.{ident(c)}" for c in cols)
+            self.execute(
+                f"INSERT INTO {SCHEMA}.{entity} ({', '.join(ident(c) for c in cols)}) SELECT {select} "
+                f"FROM {SCHEMA}.{entity} t JOIN partition_moves m "
+                "ON t.id_number = m.id_number AND t.partition_code = m.old_partition"
+            )
+            self.execute(
+                f"DELETE FROM {SCHEMA}.{entity} WHERE EXISTS (SELECT 1 FROM partition_moves m "
+                f"WHERE m.id_number = {SCHEMA}.{entity}.id_number AND m.old_partition = {SCHEMA}.{entity}.partition_code)"
+            )
+        return n
+
+    def remove_city(self, city: str) -> dict[str, int]:
+        """Take one city's contribution out of this scope; shared persons are re-derived from the other cities.
+
+        Call inside a transaction. Returns rows removed per table.
+        """
+        self.lock_persons()
+        self.execute("DROP TABLE IF EXISTS affected_ids")
+        self.execute(
+            f"CREATE TEMP TABLE affected_ids AS SELECT DISTINCT id_number FROM {SCHEMA}.person_xref "
+            f"WHERE source_city = {self.marker} AND scope = '{self.scope}'",
+            [city],
+        )
+        removed = {}
+        for entity in ("contribution", "account", "enrolment", "employer", "person_xref", "quarantine"):
+            where = f"source_city = {self.marker} AND {self._scope_filter(entity)}"
+            removed[entity] = int(self.fetchall(f"SELECT count(*) FROM {SCHEMA}.{entity} WHERE {where}", [city])[0][0])
+            self.execute(f"DELETE FROM {SCHEMA}.{entity} WHERE {where}", [city])
+        before = int(self.fetchall(f"SELECT count(*) FROM {SCHEMA}.person WHERE {self._scope_filter('person')}")[0][0])
+        self.consolidate_persons()
+        after = int(self.fetchall(f"SELECT count(*) FROM {SCHEMA}.person WHERE {self._scope_filter('person')}")[0][0])
+        removed["person"] = before - after
+        if self.scope == "P":
+            for other in self.cities_loaded():
+                self.route_partitions(other)
+        return removed
+
+    def cities_loaded(self) -> list[str]:
+        return [r[0] for r in self.fetchall(
+            f"SELECT DISTINCT source_city FROM {SCHEMA}.person_xref WHERE scope = '{self.scope}' ORDER BY 1")]
+
+    def xref_count(self, city: str) -> int:
+        return int(self.fetchall(
+            self._p(f"SELECT count(*) FROM {SCHEMA}.person_xref WHERE source_city = ? AND scope = ?"),
+            [city, self.scope])[0][0])
 
     def quarantine(self, rows: pa.Table, batch_id: str) -> None:
         """Record quarantine rows; a row already recorded keeps its first batch id."""
         if rows.num_rows == 0:
             return
         self.stage("staged_q", rows)
+        cols = ", ".join(rows.column_names)
         self.execute(
-            self._p(f"INSERT INTO {SCHEMA}.quarantine SELECT *, ? FROM staged_q ON CONFLICT DO NOTHING"), [batch_id]
+            self._p(f"INSERT INTO {SCHEMA}.quarantine (scope, {cols}, first_batch_id) "
+                    f"SELECT ?, {cols}, ? FROM staged_q ON CONFLICT DO NOTHING"),
+            [self.scope, batch_id],
         )
         self._ensure_run_quarantine()
         self.execute(f"INSERT INTO {_RUN_QUARANTINE} SELECT source_city, entity, source_key, reason_code FROM staged_q")
@@ -198,57 +328,49 @@ class ProvincialTarget:
     def drop_stale_quarantine(self, city: str, entity: str) -> int:
         """After a full extract: quarantine rows the source no longer produces are removed."""
         self._ensure_run_quarantine()
-        stale = self.fetchall(
-            self._p(
-                f"SELECT count(*) FROM {SCHEMA}.quarantine q WHERE source_city = ? AND entity = ? AND NOT EXISTS "
-                f"(SELECT 1 FROM {_RUN_QUARANTINE} r WHERE r.source_city = q.source_city AND r.entity = q.entity "
-                "AND r.source_key = q.source_key AND r.reason_code = q.reason_code)"
-            ),
-            [city, entity],
-        )[0][0]
+        where = (
+            f"FROM {SCHEMA}.quarantine q WHERE scope = ? AND source_city = ? AND entity = ? AND NOT EXISTS "
+            f"(SELECT 1 FROM {_RUN_QUARANTINE} r WHERE r.source_city = q.source_city AND r.entity = q.entity "
+            "AND r.source_key = q.source_key AND r.reason_code = q.reason_code)"
+        )
+        params = [self.scope, city, entity]
+        stale = int(self.fetchall(self._p(f"SELECT count(*) {where}"), params)[0][0])
         if stale:
-            self.execute(
-                self._p(
-                    f"DELETE FROM {SCHEMA}.quarantine q WHERE source_city = ? AND entity = ? AND NOT EXISTS "
-                    f"(SELECT 1 FROM {_RUN_QUARANTINE} r WHERE r.source_city = q.source_city AND r.entity = q.entity "
-                    "AND r.source_key = q.source_key AND r.reason_code = q.reason_code)"
-                ),
-                [city, entity],
-            )
+            self.execute(self._p(f"DELETE {where}"), params)
         self.execute(self._p(f"DELETE FROM {_RUN_QUARANTINE} WHERE source_city = ? AND entity = ?"), [city, entity])
         return stale
 
     # -- lookups, ledger, report queries ----------------------------------------------------
     def person_index(self, city: str) -> pa.Table:
-        """Source person number → ID number for the city's loaded persons."""
+        """Source person number → ID number for the city's loaded persons (this scope)."""
         return self.fetch_arrow(
-            self._p(f"SELECT source_person_no, id_number FROM {SCHEMA}.person_xref WHERE source_city = ?"), [city]
+            self._p(f"SELECT source_person_no, id_number FROM {SCHEMA}.person_xref WHERE source_city = ? AND scope = ?"),
+            [city, self.scope],
         )
 
     def entity_totals(self, entity: str, city: str, money: list[str]) -> tuple[int, Decimal]:
         expr = " + ".join(f"coalesce(sum({ident(m)}), 0)" for m in money) or "0"
         n, total = self.fetchall(
-            self._p(f"SELECT count(*), CAST({expr} AS DECIMAL(38,2)) FROM {SCHEMA}.{entity} WHERE source_city = ?"),
+            self._p(f"SELECT count(*), CAST({expr} AS DECIMAL(38,2)) FROM {SCHEMA}.{entity} "
+                    f"WHERE source_city = ? AND {self._scope_filter(entity)}"),
             [city],
         )[0]
         return int(n), Decimal(total)
 
     def quarantine_count(self, entity: str, city: str) -> int:
-        return int(
-            self.fetchall(
-                self._p(f"SELECT count(*) FROM {SCHEMA}.quarantine WHERE source_city = ? AND entity = ?"), [city, entity]
-            )[0][0]
-        )
+        return int(self.fetchall(
+            self._p(f"SELECT count(*) FROM {SCHEMA}.quarantine WHERE source_city = ? AND entity = ? AND scope = ?"),
+            [city, entity, self.scope])[0][0])
 
     def quarantine_summary(self, city: str) -> list[tuple[str, str, int]]:
         return [
             (e, r, int(n))
             for e, r, n in self.fetchall(
                 self._p(
-                    f"SELECT entity, reason_code, count(*) FROM {SCHEMA}.quarantine WHERE source_city = ? "
+                    f"SELECT entity, reason_code, count(*) FROM {SCHEMA}.quarantine WHERE source_city = ? AND scope = ? "
                     "GROUP BY entity, reason_code ORDER BY 1, 2"
                 ),
-                [city],
+                [city, self.scope],
             )
         ]
 
@@ -257,9 +379,9 @@ class ProvincialTarget:
             self._p(
                 "SELECT entity, reason_code, source_key, reason_detail, original_values FROM ("
                 " SELECT q.*, row_number() OVER (PARTITION BY entity, reason_code ORDER BY source_key) AS rn"
-                f" FROM {SCHEMA}.quarantine q WHERE source_city = ?) x WHERE rn <= ? ORDER BY 1, 2, 3"
+                f" FROM {SCHEMA}.quarantine q WHERE source_city = ? AND scope = ?) x WHERE rn <= ? ORDER BY 1, 2, 3"
             ),
-            [city, per_reason],
+            [city, self.scope, per_reason],
         )
 
     def consolidation_findings(self, limit: int = 20) -> dict[str, list[tuple]]:
@@ -273,15 +395,18 @@ class ProvincialTarget:
         return {
             "attribute_conflicts": self.fetchall(
                 f"SELECT id_number, count(*), count(DISTINCT name), count(DISTINCT sex), count(DISTINCT birth_date) "
-                f"FROM {s}.person_xref GROUP BY id_number HAVING count(DISTINCT name) > 1 OR count(DISTINCT sex) > 1 "
+                f"FROM {s}.person_xref WHERE scope = '{self.scope}' GROUP BY id_number "
+                "HAVING count(DISTINCT name) > 1 OR count(DISTINCT sex) > 1 "
                 f"OR count(DISTINCT birth_date) > 1 ORDER BY 1 LIMIT {int(limit)}"
             ),
             "probable_duplicates": self.fetchall(
                 f"SELECT name, birth_date, sex, count(DISTINCT id_number) FROM {s}.person "
+                f"WHERE {self._scope_filter('person')} "
                 f"GROUP BY name, birth_date, sex HAVING count(DISTINCT id_number) > 1 ORDER BY 1, 2 LIMIT {int(limit)}"
             ),
             "double_payments": self.fetchall(
                 f"SELECT id_number, insurance_type, fee_period, count(DISTINCT source_city) FROM {s}.contribution "
+                f"WHERE {self._scope_filter('contribution')} "
                 f"GROUP BY id_number, insurance_type, fee_period HAVING count(DISTINCT source_city) > 1 "
                 f"ORDER BY 1, 2, 3 LIMIT {int(limit)}"
             ),
@@ -290,14 +415,15 @@ class ProvincialTarget:
     def last_watermark(self, city: str, entity: str) -> str | None:
         rows = self.fetchall(
             self._p(
-                f"SELECT watermark FROM {SCHEMA}.load_batch WHERE source_city = ? AND entity = ? "
+                f"SELECT watermark FROM {SCHEMA}.load_batch WHERE source_city = ? AND entity = ? AND scope = ? "
                 "AND status = 'committed' AND watermark IS NOT NULL ORDER BY finished_at DESC LIMIT 1"
             ),
-            [city, entity],
+            [city, entity, self.scope],
         )
         return rows[0][0] if rows else None
 
     def record_batch(self, row: dict) -> None:
+        row = {**row, "scope": self.scope}
         cols = [c.name for c in load_batch.columns]
         values = [row.get(c) for c in cols]
         marks = ", ".join("?" for _ in cols)

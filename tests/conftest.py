@@ -37,3 +37,31 @@ def checker():
     from quality.checks import BatchChecker
 
     return BatchChecker()
+
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture(scope="session")
+def pg_database_factory():
+    """Throwaway PostgreSQL databases, dropped at the end of the session."""
+    import uuid
+
+    import psycopg
+
+    try:
+        admin = psycopg.connect(PG_ADMIN, autocommit=True)
+    except psycopg.OperationalError as exc:  # CI starts PostgreSQL; a missing server is a failure, not a skip
+        pytest.fail(f"PostgreSQL is not reachable at 127.0.0.1:5432: {exc}")
+    made = []
+
+    def make() -> str:
+        name = f"jinbao_test_{uuid.uuid4().hex[:10]}"
+        admin.execute(f'CREATE DATABASE "{name}"')
+        made.append(name)
+        return f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+    yield make
+    for name in made:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()

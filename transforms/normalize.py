@@ -53,8 +53,11 @@ def arrow_type(col: sa.Column) -> pa.DataType:
 
 
 def unified_schema(entity: str) -> pa.Schema:
+    """The columns a transform produces: everything but what the loader derives (scope, partition)."""
     table = ENTITY_TABLES[entity]
-    return pa.schema([pa.field(c.name, arrow_type(c), nullable=c.nullable) for c in table.columns])
+    return pa.schema(
+        [pa.field(c.name, arrow_type(c), nullable=c.nullable) for c in table.columns if not c.info.get("derived")]
+    )
 
 
 def money_columns(entity: str) -> list[str]:
@@ -62,7 +65,7 @@ def money_columns(entity: str) -> list[str]:
 
 
 QUARANTINE_SCHEMA = pa.schema(
-    [pa.field(c.name, pa.string()) for c in quarantine.columns if c.name != "first_batch_id"]
+    [pa.field(c.name, pa.string()) for c in quarantine.columns if c.name != "first_batch_id" and not c.info.get("derived")]
 )
 
 
