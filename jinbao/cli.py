@@ -102,6 +102,68 @@ def load(
 
 
 @app.command()
+def cutover(
+    city: str,
+    rehearse: Annotated[bool, typer.Option("--rehearse", help="load into the test partition and reconcile")] = False,
+    execute: Annotated[bool, typer.Option("--execute", help="load into the business partitions")] = False,
+    verify: Annotated[bool, typer.Option("--verify", help="reconcile the province against the live source")] = False,
+    rollback: Annotated[bool, typer.Option("--rollback", help="remove exactly this city's contribution")] = False,
+    force: Annotated[bool, typer.Option(help="run even out of order")] = False,
+    simulated: Annotated[bool, typer.Option("--simulated", help="use the simulated city instead of the live one")] = False,
+    persons: Annotated[int, typer.Option(help="with --simulated: persons in the simulated city")] = 5000,
+    seed: Annotated[int, typer.Option(help="with --simulated: generator seed")] = 20261203,
+    target: TargetOpt = DEFAULT_TARGET,
+    reports: ReportsOpt = Path("reports"),
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """One cutover step for one city: --rehearse, then --execute, then --verify; --rollback undoes it."""
+    import contextlib
+
+    from extractors import SourceEndpoint, endpoint_from_env
+    from jinbao.cutover import run_step
+    from jinbao.spec import city_spec
+    from jinbao.targets import open_target
+
+    _setup_logging(verbose)
+    chosen = [name for name, on in (("rehearse", rehearse), ("execute", execute), ("verify", verify),
+                                    ("rollback", rollback)) if on]
+    if len(chosen) != 1:
+        console.print("[red]error:[/] give exactly one of --rehearse, --execute, --verify, --rollback")
+        raise typer.Exit(2)
+    step = chosen[0]
+    try:
+        spec = city_spec(city)
+        with contextlib.ExitStack() as stack:
+            if simulated:
+                from fixtures.tds import TdsServer
+                from jinbao.demo import simulated_city_db
+
+                server = stack.enter_context(TdsServer(simulated_city_db(spec, persons, seed)))
+                endpoint = SourceEndpoint("127.0.0.1", server.port, "jinbao", "simulated", spec.source.database)
+            else:
+                endpoint = endpoint_from_env(spec.source.env_prefix, spec.source.database)
+            tgt = stack.enter_context(open_target(target))
+            result = run_step(step, spec, endpoint, tgt, reports, force=force)
+    except JinbaoError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    if result.run:
+        _summary([result.run])
+    for key, value in result.detail.items():
+        if key != "entities":
+            console.print(f"{key}: {value}")
+    if "entities" in result.detail:
+        t = Table("entity", "rows source", "rows province", "money source", "money province", "matches")
+        for name, e in result.detail["entities"].items():
+            t.add_row(name, str(e["source_rows"]), str(e["province_rows"]), e["source_money"], e["province_money"],
+                      "[green]yes[/]" if e["matches"] else "[red]NO[/]")
+        console.print(t)
+    console.print(f"report: {result.report}")
+    console.print(f"{step}: " + ("[green]passed[/]" if result.passed else "[red]FAILED[/]"))
+    raise typer.Exit(0 if result.passed else 1)
+
+
+@app.command()
 def simulate(
     city: str,
     port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1 (0 picks a free one)")] = 0,

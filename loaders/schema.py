@@ -172,6 +172,19 @@ load_batch = sa.Table(
     _col("watermark", sa.String(40), None, "highest source watermark value read (ISO datetime or integer)"),
 )
 
+cutover_log = sa.Table(
+    "cutover_log",
+    metadata,
+    _col("city", sa.String(32), None, "city being cut over", primary_key=True),
+    _col("started_at", sa.DateTime, None, "when the step started (UTC)", primary_key=True),
+    _col("step", sa.String(16), None, "rehearse, execute, verify or rollback", nullable=False),
+    _col("status", sa.String(16), None, "passed, failed or forced", nullable=False),
+    _col("batch_id", sa.String(64), None, "load batch of the step, if it loaded"),
+    _col("finished_at", sa.DateTime, None, "when the step finished (UTC)"),
+    _col("detail", sa.Text, None, "what the step found (JSON)"),
+    _col("report", sa.String(400), None, "path of the step's report"),
+)
+
 # Columns that place a row (partition routing, sub-partitioning) rather than identify it: a row whose
 # placement changes is moved, not duplicated.
 PLACEMENT_COLUMNS = ("partition_code", "fee_period")

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from loaders.exceptions import LoadError
 from loaders.partitions import partition_rules, routing_case
-from loaders.schema import ENTITY_TABLES, PARTITIONED, PLACEMENT_COLUMNS, SCHEMA, load_batch
+from loaders.schema import ENTITY_TABLES, PARTITIONED, PLACEMENT_COLUMNS, SCHEMA, load_batch, metadata
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ class ProvincialTarget:
     def _scope_filter(self, entity: str, alias: str = "") -> str:
         """SQL condition selecting this target's scope in ``entity``."""
         a = f"{alias}." if alias else ""
-        table = ENTITY_TABLES[entity]
+        table = metadata.tables[f"{SCHEMA}.{entity}"]
         if "scope" in table.c:
             return f"{a}scope = '{self.scope}'"
         if "partition_code" in table.c:

@@ -35,3 +35,16 @@ def write_report(run, target, reports_dir: str | Path, *, target_label: str) -> 
     path.write_text(html, encoding="utf-8")
     (reports_dir / f"latest-{run.city}.html").write_text(html, encoding="utf-8")
     return path
+
+
+def write_step_report(result, target, reports_dir: str | Path) -> Path:
+    """Report of a cutover step that did not load (verify, rollback)."""
+    reports_dir = Path(reports_dir)
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+    html = _env.get_template("cutover_step.html.j2").render(
+        result=result, target=target.url, generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    )
+    path = reports_dir / f"cutover-{result.city}-{result.step}-{stamp}.html"
+    path.write_text(html, encoding="utf-8")
+    return path
