@@ -6,6 +6,7 @@ field and the bad value, so a migration lead can fix the YAML without reading co
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Literal
@@ -16,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from jinbao.errors import SpecError
 
-CITIES_DIR = Path(__file__).resolve().parent.parent / "cities"
+CITIES_DIR = Path(os.environ.get("JINBAO_CITIES_DIR") or Path(__file__).resolve().parent.parent / "cities")
 ENTITY_ORDER = ("employer", "person", "enrolment", "contribution", "account")
 
 _TYPE_RE = re.compile(
