@@ -55,7 +55,7 @@ def test_kill_minus_nine_mid_load_then_rerun_gives_exactly_the_truth(engine, tmp
     with open_target(url) as target:
         partial = target.fetchall("SELECT count(*) FROM province.contribution")[0][0]
         statuses = {r[0] for r in target.fetchall("SELECT status FROM province.load_batch WHERE entity = 'contribution'")}
-    assert 0 < partial and statuses == {"running"}  # the killed batch is visibly unfinished
+    assert partial > 0 and statuses == {"running"}  # the killed batch is visibly unfinished
 
     rerun = _load(cities, url, harbin_server.port, tmp_path / "log")
     out, _ = rerun.communicate(timeout=300)
