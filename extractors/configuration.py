@@ -18,6 +18,8 @@ class SourceEndpoint:
     user: str
     password: str = field(repr=False)
     database: str | None = None
+    tds_version: str | None = None  # overrides the spec's (Airflow connection extra ``tds_version``)
+    client_charset: str | None = None  # Airflow connection extra ``charset``; default UTF-8
 
     def __repr__(self) -> str:  # dataclass repr=False on a field still leaks via asdict; keep it explicit
         return f"SourceEndpoint(host={self.host!r}, port={self.port}, user={self.user!r}, database={self.database!r})"
@@ -45,10 +47,13 @@ def endpoint_from_airflow(conn_id: str, database: str | None = None) -> SourceEn
     from airflow.sdk import BaseHook
 
     conn = BaseHook.get_connection(conn_id)
+    extra = conn.extra_dejson or {}
     return SourceEndpoint(
         host=conn.host or "127.0.0.1",
         port=int(conn.port or 1433),
         user=conn.login or "",
         password=conn.password or "",
         database=conn.schema or database,
+        tds_version=extra.get("tds_version"),
+        client_charset=extra.get("charset"),
     )

@@ -16,6 +16,8 @@ from jinbao.spec import SourceSpec
 
 def connect(source: SourceSpec, endpoint: SourceEndpoint, *, login_timeout: int = 10) -> Any:
     database = endpoint.database or source.database
+    tds_version = endpoint.tds_version or source.tds_version
+    charset = endpoint.client_charset or "UTF-8"
     try:
         if source.driver == "pymssql":
             import pymssql
@@ -26,8 +28,8 @@ def connect(source: SourceSpec, endpoint: SourceEndpoint, *, login_timeout: int 
                 user=endpoint.user,
                 password=endpoint.password,
                 database=database,
-                tds_version=source.tds_version,
-                charset="UTF-8",
+                tds_version=tds_version,
+                charset=charset,
                 login_timeout=login_timeout,
                 autocommit=True,
             )
@@ -36,10 +38,13 @@ def connect(source: SourceSpec, endpoint: SourceEndpoint, *, login_timeout: int 
         conn_str = (
             "DRIVER={FreeTDS};"
             f"SERVER={endpoint.host};PORT={endpoint.port};DATABASE={database};"
-            f"TDS_Version={source.tds_version};ClientCharset=UTF-8;"
+            f"TDS_Version={tds_version};ClientCharset={charset};"
             f"UID={endpoint.user};PWD={{{endpoint.password}}}"
         )
-        return pyodbc.connect(conn_str, autocommit=True, timeout=login_timeout)
+        conn = pyodbc.connect(conn_str, autocommit=True, timeout=login_timeout)
+        # FreeTDS ODBC keeps the server's text size (often 4,096 bytes): long text must arrive whole
+        conn.execute("SET TEXTSIZE 2147483647")
+        return conn
     except Exception as exc:  # driver errors carry no password; the endpoint repr never does
         raise ExtractError(f"cannot connect to {endpoint} with {source.driver}: {exc}") from exc
 

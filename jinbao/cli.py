@@ -163,6 +163,51 @@ def cutover(
     raise typer.Exit(0 if result.passed else 1)
 
 
+@app.command("inspect-encoding")
+def inspect_encoding(
+    city: str,
+    table: str,
+    sample: Annotated[int, typer.Option(help="rows to sample")] = 500,
+    simulated: Annotated[bool, typer.Option("--simulated", help="inspect the simulated city")] = False,
+) -> None:
+    """Sample a table's text and report which charset its bytes are really in (for the spec's charset.actual)."""
+    import contextlib
+
+    from extractors import SourceEndpoint, endpoint_from_env
+    from extractors.drivers import connect
+    from extractors.encoding import score_values
+    from jinbao.spec import city_spec
+
+    spec = city_spec(city)
+    with contextlib.ExitStack() as stack:
+        if simulated:
+            from fixtures.tds import TdsServer
+            from jinbao.demo import simulated_city_db
+
+            server = stack.enter_context(TdsServer(simulated_city_db(spec, 5000, 20261203)))
+            endpoint = SourceEndpoint("127.0.0.1", server.port, "jinbao", "simulated", spec.source.database)
+        else:
+            endpoint = endpoint_from_env(spec.source.env_prefix, spec.source.database)
+        conn = connect(spec.source, endpoint)
+        stack.callback(conn.close)
+        cur = conn.cursor()
+        name = ".".join(f"[{p}]" for p in table.split("."))
+        limit = f"SET ROWCOUNT {sample} " if spec.source.dialect == "sybase" else f"TOP {sample} "
+        sql = f"{limit}SELECT * FROM {name}" if spec.source.dialect == "sybase" else f"SELECT {limit}* FROM {name}"
+        cur.execute(sql)
+        rows = cur.fetchall()
+    values = [v for r in rows for v in r if isinstance(v, str)]
+    scores = score_values(values, spec.source.charset.declared)
+    t = Table("candidate", "decodable", "ideographs", "mojibake", "score", "sample")
+    for s in scores:
+        t.add_row(s.charset, f"{s.decodable:.0%}", f"{s.ideographs:.0%}", f"{s.mojibake:.0%}", f"{s.score:.2f}",
+                  " | ".join(s.samples)[:60])
+    console.print(t)
+    best = scores[0]
+    console.print(f"declared {spec.source.charset.declared}; spec says actual {spec.source.charset.actual}; "
+                  f"the sample looks like [bold]{best.charset}[/]")
+
+
 @app.command()
 def simulate(
     city: str,
