@@ -35,13 +35,7 @@ def connect(source: SourceSpec, endpoint: SourceEndpoint, *, login_timeout: int 
             )
         import pyodbc
 
-        conn_str = (
-            "DRIVER={FreeTDS};"
-            f"SERVER={endpoint.host};PORT={endpoint.port};DATABASE={database};"
-            f"TDS_Version={tds_version};ClientCharset={charset};"
-            f"UID={endpoint.user};PWD={{{endpoint.password}}}"
-        )
-        conn = pyodbc.connect(conn_str, autocommit=True, timeout=login_timeout)
+        conn = pyodbc.connect(odbc_connection_string(source, endpoint), autocommit=True, timeout=login_timeout)
         # FreeTDS ODBC keeps the server's text size (often 4,096 bytes): long text must arrive whole
         conn.execute("SET TEXTSIZE 2147483647")
         return conn
@@ -49,9 +43,27 @@ def connect(source: SourceSpec, endpoint: SourceEndpoint, *, login_timeout: int 
         raise ExtractError(f"cannot connect to {endpoint} with {source.driver}: {exc}") from exc
 
 
+def odbc_connection_string(source: SourceSpec, endpoint: SourceEndpoint) -> str:
+    """FreeTDS ODBC connection string (pyodbc and arrow-odbc); holds the password: never log it."""
+    database = endpoint.database or source.database
+    return (
+        "DRIVER={FreeTDS};"
+        f"SERVER={endpoint.host};PORT={endpoint.port};DATABASE={database};"
+        f"TDS_Version={endpoint.tds_version or source.tds_version};"
+        f"ClientCharset={endpoint.client_charset or 'UTF-8'};"
+        f"UID={endpoint.user};PWD={{{endpoint.password}}}"
+    )
+
+
 def placeholder(source: SourceSpec) -> str:
     """The driver's parameter marker: pymssql formats client-side (%s), pyodbc sends RPC (?)."""
     return "%s" if source.driver == "pymssql" else "?"
+
+
+def typed_placeholder(source: SourceSpec, sql_type: str) -> str:
+    """arrow-odbc binds every parameter as text: the SQL casts it back to the column's type."""
+    mark = placeholder(source)
+    return f"CAST({mark} AS {sql_type})" if source.driver == "arrow_odbc" else mark
 
 
 # Errors worth a retry: the connection went away, or the server chose us as a deadlock victim.

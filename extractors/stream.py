@@ -11,6 +11,7 @@ are put into Arrow with the spec's exact types (Decimal stays decimal).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import threading
 import time
@@ -22,7 +23,7 @@ import pyarrow as pa
 
 from extractors.charset import UNDECODABLE_COLUMN, needs_repair, repair_values
 from extractors.configuration import SourceEndpoint
-from extractors.drivers import connect, is_retryable, placeholder
+from extractors.drivers import connect, is_retryable, odbc_connection_string, typed_placeholder
 from extractors.exceptions import ExtractError
 from jinbao.spec import Charset, EntitySpec, SourceSpec
 
@@ -63,29 +64,40 @@ def page_query(
 
     Parameter order: key tuple terms (later pages), then the upper bound, then the watermark.
     """
-    mark = placeholder(source)
+    def mark(column: str) -> str:
+        return typed_placeholder(source, _sql_type(entity.all_columns[column]))
+
     cols = ", ".join(_quote(c) for c in entity.all_columns)
     order = ", ".join(_quote(k) for k in entity.key)
-    top = "" if source.dialect == "sybase" else f"TOP {int(page_rows)} "
+    top = "" if source.dialect == "sybase" or not page_rows else f"TOP {int(page_rows)} "
     sql = f"SELECT {top}{cols} FROM {_quote(entity.table)}"
     where = []
     if not first_page:
         # (k1 > ?) OR (k1 = ? AND k2 > ?) OR ...: portable to ASE, which has no row-value comparison.
         terms = []
         for i, k in enumerate(entity.key):
-            eqs = [f"{_quote(p)} = {mark}" for p in entity.key[:i]]
-            terms.append("(" + " AND ".join([*eqs, f"{_quote(k)} > {mark}"]) + ")")
+            eqs = [f"{_quote(p)} = {mark(p)}" for p in entity.key[:i]]
+            terms.append("(" + " AND ".join([*eqs, f"{_quote(k)} > {mark(k)}"]) + ")")
         where.append("(" + " OR ".join(terms) + ")")
     if upper_bound:
-        where.append(f"{_quote(entity.key[0])} <= {mark}")
+        where.append(f"{_quote(entity.key[0])} <= {mark(entity.key[0])}")
     if since:
-        where.append(f"{_quote(since)} >= {mark}")
+        where.append(f"{_quote(since)} >= {mark(since)}")
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += f" ORDER BY {order}"
-    if source.dialect == "sybase":
+    if source.dialect == "sybase" and page_rows:
         sql = f"SET ROWCOUNT {int(page_rows)} {sql} SET ROWCOUNT 0"
     return sql
+
+
+def _sql_type(col) -> str:
+    """The column's type as a CAST target (for drivers that bind every parameter as text)."""
+    base = col.base_type
+    if base in ("char", "varchar", "nchar", "nvarchar"):
+        return f"{'N' if base.startswith('n') else ''}VARCHAR({col.type.split('(')[1]}"
+    return {"int": "INT", "bigint": "BIGINT", "smallint": "SMALLINT", "datetime": "DATETIME", "float": "FLOAT",
+            "money": "MONEY"}.get(base, col.type.upper())
 
 
 def _page_params(key_values: Sequence[Any]) -> list[Any]:
@@ -157,6 +169,9 @@ def extract_entity(
     A dropped connection or a deadlock is retried with exponential backoff
     (``source.retries``), resuming after the last key already yielded.
     """
+    if source.driver == "arrow_odbc" and len(entity.key) == 1:
+        yield from _extract_arrow(source, entity, endpoint, page_rows or source.batch_rows, key_range, since, rate)
+        return
     page_rows = page_rows or source.batch_rows
     names = list(entity.all_columns)
     key_idx = [names.index(k) for k in entity.key]
@@ -212,6 +227,61 @@ def extract_entity(
             last = [tail[i].rstrip(" ") if is_char else tail[i] for i, is_char in zip(key_idx, char_key, strict=True)]
     finally:
         _close(conn)
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ", timespec="microseconds")[:23]  # DATETIME takes milliseconds
+    return str(value)
+
+
+def _extract_arrow(source, entity, endpoint, batch_rows, key_range, since, rate) -> Iterator[pa.RecordBatch]:
+    """arrow-odbc: one streamed query per key range, fetched into Arrow buffers by FreeTDS ODBC.
+
+    No per-row Python objects; a retry re-opens the query after the last key delivered.
+    """
+    from arrow_odbc import read_arrow_batches_from_odbc
+
+    key = entity.key[0]  # composite keys page through pyodbc instead (see extract_entity)
+    schema = entity.arrow_schema
+    repair = needs_repair(source.charset.declared, source.charset.actual)
+    char_key = entity.all_columns[key].base_type in _CHAR_TYPES
+    last = key_range.lower if key_range else None
+    upper = key_range.upper if key_range else None
+    rate = rate or RateLimit(source.max_rows_per_second)
+    attempt = 0
+    while True:
+        sql = page_query(entity, source, 0, first_page=last is None, upper_bound=upper is not None,
+                         since=since.column if since else None)
+        params = [v for v in (last, upper, since.value if since else None) if v is not None]
+        try:
+            reader = read_arrow_batches_from_odbc(
+                query=sql, connection_string=odbc_connection_string(source, endpoint), batch_size=batch_rows,
+                parameters=[_as_text(p) for p in params] or None, schema=schema, login_timeout_sec=10,
+            )
+            for batch in reader:
+                if batch.num_rows == 0:
+                    continue
+                if batch.schema != schema:
+                    batch = batch.cast(schema)
+                if repair:
+                    batch = rows_to_batch(list(zip(*(c.to_pylist() for c in batch.columns), strict=True)), entity,
+                                          source.charset)
+                tail = batch.column(key)[-1].as_py()
+                last = tail.rstrip(" ") if char_key else tail
+                attempt = 0
+                rate.take(batch.num_rows)
+                yield batch
+            return
+        except ExtractError:
+            raise
+        except Exception as exc:
+            if not is_retryable(exc) or attempt >= source.retries:
+                raise ExtractError(f"{entity.table}: query failed: {exc}") from exc
+            wait = source.retry_backoff_seconds * (2**attempt)
+            attempt += 1
+            log.warning("%s: %s; retry %d/%d in %.1fs", entity.table, str(exc)[:200], attempt, source.retries, wait)
+            time.sleep(wait)
 
 
 def _close(conn) -> None:

@@ -167,7 +167,8 @@ class Charset(_Strict):
 
 class SourceSpec(_Strict):
     dialect: Literal["mssql", "sybase"] = "mssql"
-    driver: Literal["pymssql", "pyodbc"] = "pymssql"
+    # arrow_odbc: FreeTDS ODBC read straight into Arrow buffers (no per-row Python objects): the fast path
+    driver: Literal["pymssql", "pyodbc", "arrow_odbc"] = "pymssql"
     tds_version: Literal["7.0", "7.1", "7.2", "7.3", "7.4", "5.0"] = "7.4"
     database: str
     charset: Charset

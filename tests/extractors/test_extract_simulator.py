@@ -15,7 +15,7 @@ from extractors.parallel import split_ranges
 from tests.extractors.conftest import NUMBERS_ROWS, entity_spec, source_spec
 
 pytestmark = pytest.mark.simulator
-DRIVERS = ["pymssql", "pyodbc"]
+DRIVERS = ["pymssql", "pyodbc", "arrow_odbc"]
 
 
 def _types_entity():

@@ -13,7 +13,8 @@ from tests.truth import ENTITIES, assert_entity_matches, assert_quarantine_match
 from transforms.normalize import money_columns
 
 pytestmark = [pytest.mark.simulator, pytest.mark.slow]
-LOADS = ["pymssql-duckdb", "pyodbc-duckdb", pytest.param("pymssql-postgres", marks=pytest.mark.postgres)]
+LOADS = ["pymssql-duckdb", "pyodbc-duckdb", "arrow_odbc-duckdb",
+         pytest.param("pymssql-postgres", marks=pytest.mark.postgres)]
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +75,9 @@ def test_a_second_run_changes_nothing(loads, load, harbin_endpoint, checker):
     assert tuple(batches[0]) == (2, True)
 
 
-def test_pymssql_and_pyodbc_give_identical_unified_output(loads):
-    (_, a, _), (_, b, _) = loads("pymssql-duckdb"), loads("pyodbc-duckdb")
+@pytest.mark.parametrize("other", ["pyodbc-duckdb", "arrow_odbc-duckdb"])
+def test_every_driver_gives_identical_unified_output(loads, other):
+    (_, a, _), (_, b, _) = loads("pymssql-duckdb"), loads(other)
     for t in [*ENTITIES, "quarantine"]:
         cols = ["*"] if t != "quarantine" else ["source_city", "entity", "source_key", "reason_code", "reason_detail",
                                                  "original_values"]
