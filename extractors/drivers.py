@@ -7,6 +7,10 @@ charset; the spec's actual charset is what the server's collation must decode as
 
 from __future__ import annotations
 
+import os
+import tempfile
+import threading
+from pathlib import Path
 from typing import Any
 
 from extractors.configuration import SourceEndpoint
@@ -22,13 +26,18 @@ def connect(source: SourceSpec, endpoint: SourceEndpoint, *, login_timeout: int 
         if source.driver == "pymssql":
             import pymssql
 
+            if tds_version == "5.0":
+                # pymssql's API only names 7.x versions; Sybase TDS 5.0 is chosen through a freetds.conf entry
+                server, port, version = freetds_server_entry(endpoint.host, endpoint.port, "5.0"), None, None
+            else:
+                server, port, version = endpoint.host, str(endpoint.port), tds_version
             return pymssql.connect(
-                server=endpoint.host,
-                port=str(endpoint.port),
+                server=server,
+                port=port,
                 user=endpoint.user,
                 password=endpoint.password,
                 database=database,
-                tds_version=tds_version,
+                tds_version=version,
                 charset=charset,
                 login_timeout=login_timeout,
                 autocommit=True,
@@ -41,6 +50,27 @@ def connect(source: SourceSpec, endpoint: SourceEndpoint, *, login_timeout: int 
         return conn
     except Exception as exc:  # driver errors carry no password; the endpoint repr never does
         raise ExtractError(f"cannot connect to {endpoint} with {source.driver}: {exc}") from exc
+
+
+_CONF_LOCK = threading.Lock()
+
+
+def freetds_server_entry(host: str, port: int, tds_version: str) -> str:
+    """A named server in jinbao's own freetds.conf (FREETDSCONF), for settings pymssql cannot pass.
+
+    The file holds no credentials: only host, port and protocol version per entry.
+    """
+    name = f"jinbao_{host.replace('.', '_')}_{port}_{tds_version.replace('.', '')}"
+    with _CONF_LOCK:
+        path = Path(os.environ.get("JINBAO_FREETDS_CONF") or Path(tempfile.gettempdir()) / f"jinbao-freetds-{os.getuid()}.conf")
+        text = path.read_text() if path.exists() else "[global]\n\tclient charset = UTF-8\n"
+        if f"[{name}]" not in text:
+            text += f"\n[{name}]\n\thost = {host}\n\tport = {port}\n\ttds version = {tds_version}\n"
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(text)
+            tmp.replace(path)
+        os.environ["FREETDSCONF"] = str(path)
+    return name
 
 
 def odbc_connection_string(source: SourceSpec, endpoint: SourceEndpoint) -> str:

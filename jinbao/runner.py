@@ -135,6 +135,7 @@ def run_entity(
     if mode == "incremental" and entity.watermark:
         since = incremental_since(target, spec, name, entity)
     watermark = WatermarkTracker(entity.watermark)
+    target.begin_entity(name, city)
     money = money_columns(name)
     needs_persons = name != "person" and "source_person_no" in entity.unified_columns
     person_index = target.person_index(city) if needs_persons else None

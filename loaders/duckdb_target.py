@@ -41,6 +41,9 @@ class DuckDBTarget(ProvincialTarget):
             return self.con.sql(named, params=values).to_arrow_table()
         return self.con.sql(sql).to_arrow_table()
 
+    def _rowcount(self, sql: str) -> int:
+        return int(self.con.execute(sql).fetchone()[0])
+
     def stage(self, name: str, rows: pa.Table, like: str | None = None) -> None:
         self.con.register(f"{name}_arrow", rows)
         try:

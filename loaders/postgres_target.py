@@ -40,6 +40,9 @@ class PostgresTarget(ProvincialTarget):
             {n: pa.array([], pa.string()) for n in names}
         )
 
+    def _rowcount(self, sql: str) -> int:
+        return self.con.execute(sql).rowcount
+
     def stage(self, name: str, rows: pa.Table, like: str | None = None) -> None:
         self.con.execute(f"DROP TABLE IF EXISTS {name}")
         if like:

@@ -85,6 +85,7 @@ class ProvincialTarget:
     #: P for production loads, T for cutover rehearsals into the test partition
     scope = "P"
 
+
     def _test(self) -> str:
         return partition_rules().test_partition
 
@@ -160,6 +161,15 @@ class ProvincialTarget:
             if rejected.num_rows == 0:
                 rejected = pa.Table.from_pylist([], schema=rows.select(given).schema.append(pa.field("reason", pa.string())))
             self.execute("DELETE FROM staged WHERE _dup > 1")
+            if getattr(self, "_initial", {}).get(entity):
+                # the city had nothing here when this run began: a plain insert, no row comparison
+                n_staged = int(self.fetchall("SELECT count(*) FROM staged")[0][0])
+                inserted = self._rowcount(
+                    f"INSERT INTO {name} ({col_list}) SELECT {col_list} FROM staged ON CONFLICT DO NOTHING"
+                )
+                if inserted == n_staged:
+                    return ApplyResult(inserted=inserted, updated=0, unchanged=0, rejected=rejected)
+                self._initial[entity] = False  # a key came twice across pages: compare rows from here on
             moved = 0
             if placement:
                 differs = " OR ".join(f"t.{ident(k)} IS DISTINCT FROM s.{ident(k)}" for k in placement)
@@ -188,6 +198,21 @@ class ProvincialTarget:
             raise LoadError(f"applying {rows.num_rows} {entity} rows to {self.url} failed: {exc}") from exc
         return ApplyResult(inserted=counts[0] - moved, updated=counts[1] + moved, unchanged=counts[2],
                            rejected=rejected)
+
+    def begin_entity(self, entity: str, city: str) -> None:
+        """Note whether the city has rows of ``entity`` yet: a first load can skip row comparison."""
+        table = "person_xref" if entity == "person" else entity
+        if "_initial" not in self.__dict__:
+            self._initial: dict[str, bool] = {}  # entities the city had no rows in when this run began
+        n = self.fetchall(
+            f"SELECT count(*) FROM (SELECT 1 FROM {SCHEMA}.{table} WHERE source_city = {self.marker} "
+            f"AND {self._scope_filter(table)} LIMIT 1) x",
+            [city],
+        )[0][0]
+        self._initial[table] = int(n) == 0
+
+    def _rowcount(self, sql: str) -> int:
+        raise NotImplementedError
 
     def apply_persons(self, rows: pa.Table) -> ApplyResult:
         """Record each source person in ``person_xref`` and re-derive the consolidated ``person`` rows they touch.
