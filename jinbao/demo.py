@@ -61,14 +61,14 @@ def run_demo(
     on_entity=None,
 ) -> DemoResult:
     from fixtures.tds import TdsServer
-    from quality.checks import BatchChecker
+    from quality.checks import BackgroundChecker
     from quality.report import write_report
 
     specs = [with_driver(s, driver) for s in demo_cities() if not cities or s.city in cities]
-    checker = BatchChecker()
+    checker = BackgroundChecker()
     runs, reports = [], []
     password = os.environ.get("JINBAO_SIM_PASSWORD") or secrets.token_urlsafe(12)
-    with open_target(target_url) as target:
+    with open_target(target_url) as target, checker:
         for spec in specs:
             db = simulated_city_db(spec, persons, seed)
             with TdsServer(db, server_name=f"SIM_{spec.city.upper()}") as server:

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from extractors import SchemaDriftError, Since, SourceEndpoint, check_schema, extract_parallel
 from jinbao.spec import CitySpec, EntitySpec
 from loaders import ProvincialTarget
-from quality.checks import BatchChecker
+from quality.checks import BackgroundChecker, BatchChecker
 from quality.reconcile import EntityReconciliation, money_total
 from transforms.normalize import QUARANTINE_SCHEMA, money_columns, normalize_batch
 from transforms.reasons import Reason
@@ -117,7 +117,7 @@ def run_entity(
     entity: EntitySpec,
     endpoint: SourceEndpoint,
     target: ProvincialTarget,
-    checker: BatchChecker,
+    checker: BatchChecker | BackgroundChecker,
     batch_id: str,
     started_at: dt.datetime,
     run: CityRun,
@@ -155,13 +155,12 @@ def run_entity(
         )
 
     ledger("running")
-    for batch in extract_parallel(spec.source, entity, endpoint, since=since):
-        watermark.see(batch)
-        norm = normalize_batch(name, batch, entity, city, person_index=person_index)
+
+    def finish(batch: pa.RecordBatch, norm, pending_check) -> None:
+        """Apply one page: quarantine what the expectations refused, load the rest, one transaction."""
         rows, quarantined = norm.rows, [norm.quarantined]
         q_money = norm.quarantined_money
-
-        check = checker.check(name, rows)
+        check = pending_check.result()
         if check.batch_failures:
             run.batch_failures.extend(f"{name}: {f}" for f in check.batch_failures)
         if check.failed_rows:
@@ -211,6 +210,19 @@ def run_entity(
         log.info("%s %s: page of %d rows, %d loaded, %d quarantined", city, name, batch.num_rows,
                  rows.num_rows - result.rejected.num_rows, qtable.num_rows)
 
+    # One page in flight: while the expectations check page n (in the checker's process, when it
+    # has one), page n-1 is loaded and page n+1 extracted.
+    pending = None
+    for batch in extract_parallel(spec.source, entity, endpoint, since=since):
+        watermark.see(batch)
+        norm = normalize_batch(name, batch, entity, city, person_index=person_index)
+        current = (batch, norm, checker.submit(name, norm.rows))
+        if pending:
+            finish(*pending)
+        pending = current
+    if pending:
+        finish(*pending)
+
     if mode == "full":
         if name == "person":
             # Records whose ID number another source record already holds are merged, not loaded twice.
@@ -229,7 +241,7 @@ def run_city(
     target: ProvincialTarget,
     *,
     batch_id: str | None = None,
-    checker: BatchChecker | None = None,
+    checker: BatchChecker | BackgroundChecker | None = None,
     on_entity: Callable[[EntityReconciliation], None] | None = None,
     mode: str = "full",
     scope: str = "P",
@@ -243,21 +255,26 @@ def run_city(
         raise ValueError(f"mode must be full or incremental, not {mode!r}")
     started = dt.datetime.now(dt.UTC)
     batch_id = batch_id or new_batch_id(spec.city)
-    checker = checker or BatchChecker()
+    own_checker = checker is None
+    checker = checker or BackgroundChecker()
     run = CityRun(city=spec.city, batch_id=batch_id, started_at=started)
     target.scope = scope
     target.ensure_schema()
-    for name, entity in spec.ordered_entities():
-        rec = run_entity(spec, name, entity, endpoint, target, checker, batch_id, started, run, mode)
-        if on_entity:
-            on_entity(rec)
-    target.begin()
     try:
-        run.partition_moves = target.route_partitions(spec.city)
-        target.commit()
-    except BaseException:
-        target.rollback()
-        raise
+        for name, entity in spec.ordered_entities():
+            rec = run_entity(spec, name, entity, endpoint, target, checker, batch_id, started, run, mode)
+            if on_entity:
+                on_entity(rec)
+        target.begin()
+        try:
+            run.partition_moves = target.route_partitions(spec.city)
+            target.commit()
+        except BaseException:
+            target.rollback()
+            raise
+    finally:
+        if own_checker:
+            checker.close()
     run.finished_at = dt.datetime.now(dt.UTC)
     return run
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -40,7 +41,22 @@ class BatchChecker:
         self._source = self._ctx.data_sources.add_pandas("jinbao_batches")
         self._defs = {}
         self._suites = {}
+        self._needed: dict[str, set[str]] = {}
         self._suite_for = suite_for
+
+    def _columns(self, entity: str, suite) -> set[str]:
+        if entity not in self._needed:
+            self._needed[entity] = {e.column for e in suite.expectations if getattr(e, "column", None)}
+        return self._needed[entity]
+
+    def submit(self, entity: str, rows: pa.Table) -> Future:
+        """Same as :meth:`check`, as an already-completed future (see :class:`BackgroundChecker`)."""
+        fut: Future = Future()
+        fut.set_result(self.check(entity, rows))
+        return fut
+
+    def close(self) -> None:
+        pass
 
     def _definition(self, entity: str):
         if entity not in self._defs:
@@ -53,7 +69,9 @@ class BatchChecker:
         if rows.num_rows == 0:
             return CheckResult()
         definition, suite = self._definition(entity)
-        df = rows.to_pandas()
+        # only the columns the suite looks at: converting and fingerprinting the rest is wasted work
+        needed = [c for c in rows.column_names if c in self._columns(entity, suite)]
+        df = rows.select(needed).to_pandas()
         batch = definition.get_batch(batch_parameters={"dataframe": df})
         result = batch.validate(suite, result_format={"result_format": "COMPLETE"})
         failed: dict[int, list[str]] = {}
@@ -70,3 +88,53 @@ class BatchChecker:
             else:
                 batch_failures.append(label)
         return CheckResult(failed_rows=failed, batch_failures=batch_failures, evaluated=len(result.results))
+
+
+_worker_checker: BatchChecker | None = None
+
+
+def _worker_init() -> None:
+    global _worker_checker
+    _worker_checker = BatchChecker()
+
+
+def _worker_check(entity: str, rows: pa.Table) -> CheckResult:
+    return _worker_checker.check(entity, rows)
+
+
+class BackgroundChecker:
+    """Runs the suites in a separate process, so validating page n overlaps loading page n-1.
+
+    Great Expectations is pure Python and the heaviest stage; on two cores a second
+    process nearly halves a load's wall time. Results are identical to BatchChecker's.
+    """
+
+    def __init__(self) -> None:
+        import multiprocessing
+
+        # spawn: the loader may hold threads (extraction, a simulated server) that fork would copy mid-lock
+        self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init)
+        self._pool.submit(_noop)  # start importing Great Expectations now, while extraction begins
+
+    def submit(self, entity: str, rows: pa.Table) -> Future:
+        if rows.num_rows == 0:
+            fut: Future = Future()
+            fut.set_result(CheckResult())
+            return fut
+        return self._pool.submit(_worker_check, entity, rows)
+
+    def check(self, entity: str, rows: pa.Table) -> CheckResult:
+        return self.submit(entity, rows).result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> BackgroundChecker:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _noop() -> None:
+    return None

@@ -12,7 +12,7 @@ HARBIN = city_spec("harbin")
 
 def _person_batch(rows):
     entity = HARBIN.entities["person"]
-    cols = list(entity.columns)
+    cols = ["aac001", "aac002", "aac003", "aac004", "aac005", "aac006", "aac007", "aab301", "aae005", "aae006"]
     return pa.Table.from_pylist([dict(zip(cols, r, strict=True)) for r in rows], schema=entity.arrow_schema)
 
 
