@@ -206,15 +206,9 @@ def extract_entity(
             except ExtractError:
                 raise
             except Exception as exc:
-                if not is_retryable(exc) or attempt >= source.retries:
-                    raise ExtractError(f"{entity.table}: query failed: {exc}") from exc
-                wait = source.retry_backoff_seconds * (2**attempt)
-                attempt += 1
-                log.warning("%s: %s; retry %d/%d in %.1fs after key %s", entity.table, str(exc)[:200], attempt,
-                            source.retries, wait, "start" if last is None else "…")
+                attempt = _back_off(source, entity, exc, attempt)
                 _close(conn)
                 conn = None
-                time.sleep(wait)
                 continue
             attempt = 0
             if rows:
@@ -276,12 +270,18 @@ def _extract_arrow(source, entity, endpoint, batch_rows, key_range, since, rate)
         except ExtractError:
             raise
         except Exception as exc:
-            if not is_retryable(exc) or attempt >= source.retries:
-                raise ExtractError(f"{entity.table}: query failed: {exc}") from exc
-            wait = source.retry_backoff_seconds * (2**attempt)
-            attempt += 1
-            log.warning("%s: %s; retry %d/%d in %.1fs", entity.table, str(exc)[:200], attempt, source.retries, wait)
-            time.sleep(wait)
+            attempt = _back_off(source, entity, exc, attempt)
+
+
+def _back_off(source: SourceSpec, entity: EntitySpec, exc: Exception, attempt: int) -> int:
+    """Wait before retry ``attempt + 1`` of a retryable failure, or raise when it is not one or retries ran out."""
+    if not is_retryable(exc) or attempt >= source.retries:
+        raise ExtractError(f"{entity.table}: query failed: {exc}") from exc
+    wait = source.retry_backoff_seconds * (2**attempt)
+    log.warning("%s: %s; retry %d/%d in %.1fs, resuming after the last key delivered",
+                entity.table, str(exc)[:200], attempt + 1, source.retries, wait)
+    time.sleep(wait)
+    return attempt + 1
 
 
 def _close(conn) -> None:
