@@ -26,14 +26,17 @@ def connect(source: SourceSpec, endpoint: SourceEndpoint, *, login_timeout: int 
         if source.driver == "pymssql":
             import pymssql
 
+            extra = {}
             if tds_version == "5.0":
-                # pymssql's API only names 7.x versions; Sybase TDS 5.0 is chosen through a freetds.conf entry
-                server, port, version = freetds_server_entry(endpoint.host, endpoint.port, "5.0"), None, None
+                # pymssql's API only names 7.x versions; Sybase TDS 5.0 is chosen through a freetds.conf entry.
+                # Its default SET options are SQL Server's, which ASE refuses (pymssql issue #97).
+                server, version = freetds_server_entry(endpoint.host, endpoint.port, "5.0"), None
+                extra["conn_properties"] = ""
             else:
-                server, port, version = endpoint.host, str(endpoint.port), tds_version
+                server, version = endpoint.host, tds_version
             return pymssql.connect(
                 server=server,
-                port=port,
+                port=str(endpoint.port),
                 user=endpoint.user,
                 password=endpoint.password,
                 database=database,
@@ -41,6 +44,7 @@ def connect(source: SourceSpec, endpoint: SourceEndpoint, *, login_timeout: int 
                 charset=charset,
                 login_timeout=login_timeout,
                 autocommit=True,
+                **extra,
             )
         import pyodbc
 

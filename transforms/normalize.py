@@ -60,6 +60,10 @@ def unified_schema(entity: str) -> pa.Schema:
     )
 
 
+def money_columns_of(schema: pa.Schema) -> list[str]:
+    return [f.name for f in schema if pa.types.is_decimal(f.type) and f.type.scale == 2]
+
+
 def money_columns(entity: str) -> list[str]:
     return [c.name for c in ENTITY_TABLES[entity].columns if isinstance(c.type, sa.Numeric) and c.type.scale == 2]
 
@@ -219,6 +223,10 @@ def _frame(batch: pa.Table, entity: EntitySpec, schema: pa.Schema) -> _Frame:
         m = len(idx)
         cols[up.column] = pa.array([code] * m, pa.string())
         exact = {k: v.take(idx) for k, v in {**cexact, **gexact}.items()}
+        for money in money_columns_of(schema):
+            if money not in cols:  # the source has no such amount for this insurance type: zero, not unknown
+                cols[money] = pa.array([Decimal(0)] * m, schema.field(money).type)
+                exact[money] = pa.array([Decimal(0)] * m, EXACT)
         gkey = pc.binary_join_element_wise(key.take(idx), pa.array([code] * m, pa.string()), "|")
         parts.append(_Frame(cols, exact, pc.or_(lossy, glossy).take(idx), gkey, pc.cast(idx, pa.int64()), m))
     # a wide row with no insurance type at all is kept (and will be quarantined), never dropped
@@ -321,11 +329,6 @@ def normalize_batch(
         if m in NON_NEGATIVE:
             bad_money = pc.or_(bad_money, pc.fill_null(pc.less(cols[m], 0), False))
     checks.append((bad_money, Reason.AMOUNT_INVALID))
-    if entity.unpivot:
-        # unified money a wide-row group does not map is zero, not unknown
-        for m in money:
-            cols[m] = pc.fill_null(cols[m], pa.scalar(Decimal(0), schema.field(m).type)) if m in cols else \
-                pa.array([Decimal(0)] * n, schema.field(m).type)
 
     for f in schema:
         if not f.nullable and f.name in cols and f.name not in ("id_number", "name", "sex", "birth_date", *money):
