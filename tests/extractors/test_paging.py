@@ -21,10 +21,10 @@ def test_composite_key_pages_compare_the_key_tuple_with_parameters():
 
 def test_ase_pages_with_set_rowcount_because_12_5_has_no_top():
     source = HARBIN.source.model_copy(update={"dialect": "sybase", "tds_version": "5.0"})
-    sql = page_query(HARBIN.entities["person"], source, 300, first_page=False, since="aae036")
+    sql = page_query(HARBIN.entities["person"], source, 300, first_page=False, since="aac007")
     assert sql.startswith("SET ROWCOUNT 300 SELECT [aac001]")
     assert "TOP" not in sql
-    assert sql.endswith("WHERE (([aac001] > %s)) AND [aae036] >= %s ORDER BY [aac001] SET ROWCOUNT 0")
+    assert sql.endswith("WHERE (([aac001] > %s)) AND [aac007] >= %s ORDER BY [aac001] SET ROWCOUNT 0")
 
 
 def test_a_key_range_bounds_the_last_page_from_above():
