@@ -28,5 +28,14 @@ lint: install
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
 
+# The benchmark (bench/, issue 6): jinbao beside naive pandas, dlt and a freebcp + COPY floor, into the local
+# PostgreSQL. SCALE=full (1M and 5M contribution rows, under 30 minutes), small (~100k rows), 1m or 5m.
+SCALE ?= full
+BENCH_ARGS ?=
+bench: install
+	$(UV) sync --frozen --python 3.11 --group bench
+	$(UV) run --frozen --group bench --with py-spy==0.4.3 python -m bench --scale $(SCALE) \
+	  --command "make bench SCALE=$(SCALE)$(if $(BENCH_ARGS), BENCH_ARGS='$(BENCH_ARGS)')" $(BENCH_ARGS)
+
 clean:
 	rm -rf .jinbao/sim reports jinbao.duckdb

@@ -268,6 +268,7 @@ class ProvincialTarget:
         """Move the city's production persons (and their rows) to the partition the rules give them."""
         if self.scope == "T":
             return 0
+        self.lock_persons()  # moves insert person rows: never beside another load's consolidation
         case = routing_case(partition_rules(), SCHEMA)
         self.execute("DROP TABLE IF EXISTS partition_moves")
         self.execute(
