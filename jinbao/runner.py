@@ -189,7 +189,7 @@ def run_entity(
                 )
                 q_money += money_total(rej, money)
             qtable = pa.concat_tables(quarantined)
-            target.quarantine(qtable, batch_id)
+            target.quarantine(qtable, batch_id, page_keys=norm.source_keys)
             rec.extracted_rows += norm.extracted_rows
             rec.extracted_money += norm.extracted_money
             rec.loaded_rows += rows.num_rows - result.rejected.num_rows

@@ -179,7 +179,7 @@ class SourceSpec(_Strict):
     max_rows_per_second: int | None = Field(default=None, ge=1)  # be polite to a live city system
     retries: int = Field(default=5, ge=0, le=50)  # dropped connections and deadlocks, with backoff
     retry_backoff_seconds: float = Field(default=0.5, ge=0)
-    lookback_seconds: int = Field(default=3600, ge=0)  # incremental: re-read rows committed late
+    lookback_seconds: int = Field(default=172_800, ge=0)  # incremental: re-read rows committed late (2 days)
     on_schema_drift: Literal["stop", "warn"] = "stop"
 
 

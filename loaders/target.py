@@ -201,6 +201,7 @@ class ProvincialTarget:
 
     def begin_entity(self, entity: str, city: str) -> None:
         """Note whether the city has rows of ``entity`` yet: a first load can skip row comparison."""
+        self._page_city_entity = (city, entity)
         table = "person_xref" if entity == "person" else entity
         if "_initial" not in self.__dict__:
             self._initial: dict[str, bool] = {}  # entities the city had no rows in when this run began
@@ -331,11 +332,28 @@ class ProvincialTarget:
             self._p(f"SELECT count(*) FROM {SCHEMA}.person_xref WHERE source_city = ? AND scope = ?"),
             [city, self.scope])[0][0])
 
-    def quarantine(self, rows: pa.Table, batch_id: str) -> None:
-        """Record quarantine rows; a row already recorded keeps its first batch id."""
+    def quarantine(self, rows: pa.Table, batch_id: str, page_keys: pa.Array | None = None) -> None:
+        """Record quarantine rows; a row already recorded keeps its first batch id.
+
+        With ``page_keys`` (every source key the page read), earlier quarantine rows of those
+        keys that this page no longer produces are removed: a row fixed at source, or held
+        back now for another reason, does not stay listed under the old one.
+        """
+        self.stage("staged_q", rows)
+        if page_keys is not None and len(page_keys):
+            city, entity = self._page_city_entity
+            self.stage("staged_page_keys", pa.table({"source_key": page_keys}))
+            self.execute(
+                self._p(
+                    f"DELETE FROM {SCHEMA}.quarantine WHERE scope = ? AND source_city = ? AND entity = ? "
+                    "AND source_key IN (SELECT source_key FROM staged_page_keys) AND NOT EXISTS "
+                    f"(SELECT 1 FROM staged_q n WHERE n.source_key = {SCHEMA}.quarantine.source_key "
+                    f"AND n.reason_code = {SCHEMA}.quarantine.reason_code)"
+                ),
+                [self.scope, city, entity],
+            )
         if rows.num_rows == 0:
             return
-        self.stage("staged_q", rows)
         cols = ", ".join(rows.column_names)
         self.execute(
             self._p(f"INSERT INTO {SCHEMA}.quarantine (scope, {cols}, first_batch_id) "

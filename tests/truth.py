@@ -36,4 +36,11 @@ def assert_entity_matches(target, truth_db, entity: str) -> int:
 
 def assert_quarantine_matches(target, truth_db) -> None:
     cols = ["source_city", "entity", "source_key", "reason_code"]
-    assert target_rows(target, "quarantine", cols) == truth_rows(truth_db, "quarantine", cols)
+    got, want = target_rows(target, "quarantine", cols), truth_rows(truth_db, "quarantine", cols)
+    assert got == want, f"quarantine: missing {sorted(set(want) - set(got))[:5]} extra {sorted(set(got) - set(want))[:5]}"
+
+
+def quarantine_diff(target, truth_db) -> tuple[list, list]:
+    cols = ["source_city", "entity", "source_key", "reason_code"]
+    got, want = set(target_rows(target, "quarantine", cols)), set(truth_rows(truth_db, "quarantine", cols))
+    return sorted(want - got, key=repr)[:10], sorted(got - want, key=repr)[:10]

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from transforms.reasons import Reason
-from transforms.text import halfwidth_digits, trim
+from transforms.text import halfwidth_digits, parse_yyyymmdd, trim
 
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 CHECK_CHARS = pa.array(list("10X98765432"))
@@ -59,8 +59,7 @@ def normalize_id_numbers(raw: pa.Array, birth_date: pa.Array, sex: pa.Array) -> 
     given = pc.utf8_slice_codeunits(cleaned, 17, 18)
     bad_check = pc.and_(pc.fill_null(is18, False), pc.not_equal(given, check))
 
-    id_birth = pc.strptime(pc.utf8_slice_codeunits(body17, 6, 14), format="%Y%m%d", unit="s", error_is_null=True)
-    id_birth = pc.cast(id_birth, pa.date32())
+    id_birth = parse_yyyymmdd(pc.utf8_slice_codeunits(body17, 6, 14))
     bad_date_in_id = pc.and_(well_formed, pc.is_null(id_birth))
     birth_mismatch = pc.fill_null(pc.not_equal(id_birth, pc.cast(birth_date, pa.date32())), False)
 

@@ -23,7 +23,7 @@ from loaders.schema import ENTITY_TABLES, quarantine
 from transforms.codes import map_codes
 from transforms.identity import first_reason, normalize_id_numbers
 from transforms.reasons import Reason
-from transforms.text import trim
+from transforms.text import parse_yyyymmdd, trim
 
 # Money columns that must not be negative; other money may be negative (refunds, corrections).
 NON_NEGATIVE = {"contribution_base"}
@@ -83,6 +83,7 @@ class NormalizedBatch:
 
     rows: pa.Table  # exactly unified_schema(entity)
     quarantined: pa.Table  # QUARANTINE_SCHEMA
+    source_keys: pa.Array  # the source key of every output row, loaded or not
     extracted_rows: int
     extracted_money: Decimal
     quarantined_money: Decimal
@@ -144,9 +145,7 @@ def read_money(values: pa.Array, col: SourceColumn, target: pa.DataType) -> tupl
 
 def read_date(values: pa.Array, col: SourceColumn) -> pa.Array:
     if col.format == "yyyymmdd":
-        text = _combine(trim(pc.cast(values, pa.string())))
-        parsed = pc.strptime(text, format="%Y%m%d", unit="s", error_is_null=True)
-        return pc.cast(parsed, pa.date32())
+        return parse_yyyymmdd(_combine(trim(pc.cast(values, pa.string()))))
     if pa.types.is_timestamp(values.type):
         return pc.cast(pc.floor_temporal(values, unit="day"), pa.date32())
     return pc.cast(values, pa.date32())
@@ -367,6 +366,8 @@ def normalize_batch(
     return NormalizedBatch(
         rows=rows,
         quarantined=quarantined,
+        # a wide row's own key too: it was quarantined under it while it paid no insurance type
+        source_keys=pa.concat_arrays([frame.key, source_keys(batch, entity.key)]) if entity.unpivot else frame.key,
         extracted_rows=n,
         extracted_money=_sum(row_money),
         quarantined_money=_sum(row_money.take(q_idx)),

@@ -20,3 +20,15 @@ def halfwidth_digits(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.Chunke
     for wide, narrow in _FULLWIDTH.items():
         values = pc.replace_substring(values, wide, narrow)
     return values
+
+
+def parse_yyyymmdd(values: pa.Array) -> pa.Array:
+    """YYYYMMDD text → date32; anything that is not a real calendar date (19850231) → NULL.
+
+    Arrow's strptime rolls 31 February over into March, so each parse is checked by
+    formatting it back.
+    """
+    parsed = pc.strptime(values, format="%Y%m%d", unit="s", error_is_null=True)
+    back = pc.strftime(parsed, format="%Y%m%d")
+    real = pc.fill_null(pc.equal(back, values), False)
+    return pc.cast(pc.if_else(real, parsed, pa.scalar(None, parsed.type)), pa.date32())

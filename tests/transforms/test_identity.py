@@ -52,6 +52,7 @@ def test_fifteen_digit_id_of_a_person_born_in_the_1800s_keeps_the_1800s():
         ("11010519491231002", dt.date(1949, 12, 31), "2", "ID_MALFORMED"),
         ("1101051949123100AX", dt.date(1949, 12, 31), "2", "ID_MALFORMED"),
         ("110105194913310025", dt.date(1949, 12, 31), "2", "ID_MALFORMED"),  # month 13
+        ("110105194902300020", dt.date(1949, 3, 2), "2", "ID_MALFORMED"),  # 30 February is no date
         (None, dt.date(1949, 12, 31), "2", "ID_MALFORMED"),
         ("11010519491231002X", dt.date(1950, 12, 31), "2", "ID_BIRTH_DATE_MISMATCH"),
         ("11010519491231002X", dt.date(1949, 12, 31), "1", "ID_SEX_MISMATCH"),
