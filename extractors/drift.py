@@ -17,10 +17,12 @@ from extractors.exceptions import ExtractError
 from jinbao.spec import EntitySpec, SourceColumn, SourceSpec
 
 _CLASS = {
-    "char": "text", "varchar": "text", "nchar": "text", "nvarchar": "text",
-    "int": "integer", "bigint": "integer", "smallint": "integer",
-    "decimal": "decimal", "numeric": "decimal", "money": "decimal",
-    "datetime": "datetime", "float": "float",
+    "char": "text", "varchar": "text", "nchar": "text", "nvarchar": "text", "univarchar": "text", "unichar": "text",
+    "text": "text", "ntext": "text", "unitext": "text",
+    "int": "integer", "bigint": "integer", "smallint": "integer", "tinyint": "integer", "bit": "integer",
+    "decimal": "decimal", "numeric": "decimal", "money": "decimal", "smallmoney": "decimal",
+    "datetime": "datetime", "datetime2": "datetime", "smalldatetime": "datetime", "date": "datetime",
+    "float": "float", "real": "float",
 }
 _PYODBC_CLASS = {str: "text", int: "integer", Decimal: "decimal", dt.datetime: "datetime", float: "float",
                  bool: "integer", bytes: "binary", dt.date: "datetime"}
@@ -69,12 +71,12 @@ def _compare(name: str, spec: SourceColumn, desc: tuple, driver: str) -> list[st
         return [f"{name}: spec {spec.type}, source {getattr(desc[1], '__name__', desc[1])}"]
     out = []
     size, precision, scale = desc[3], desc[4], desc[5]
-    if want == "decimal" and spec.base_type != "money":
+    if want == "decimal" and spec.base_type not in ("money", "smallmoney"):
         p, s = spec.arrow_type.precision, spec.arrow_type.scale
         if (precision, scale) != (p, s):
             out.append(f"{name}: spec {spec.type}, source decimal({precision},{scale})")
-    if want == "text":
-        length = int(spec.type.split("(")[1].rstrip(")"))
+    if want == "text" and spec.length is not None:
+        length = spec.length
         if size and int(size) != length:
             out.append(f"{name}: spec {spec.type}, source length {size}")
     return out

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from extractors.configuration import SourceEndpoint
-from extractors.exceptions import ExtractError
+from extractors.exceptions import SourceUnavailable
 from jinbao.spec import SourceSpec
 
 
@@ -53,7 +53,7 @@ def connect(source: SourceSpec, endpoint: SourceEndpoint, *, login_timeout: int 
         conn.execute("SET TEXTSIZE 2147483647")
         return conn
     except Exception as exc:  # driver errors carry no password; the endpoint repr never does
-        raise ExtractError(f"cannot connect to {endpoint} with {source.driver}: {exc}") from exc
+        raise SourceUnavailable(f"cannot connect to {endpoint} with {source.driver}: {exc}") from exc
 
 
 _CONF_LOCK = threading.Lock()
@@ -109,5 +109,7 @@ _RETRYABLE_MARKERS = (
 
 
 def is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, SourceUnavailable):
+        return True
     text = f"{type(exc).__name__} {exc}".lower()
     return any(m.lower() in text for m in _RETRYABLE_MARKERS)

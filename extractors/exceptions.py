@@ -9,3 +9,7 @@ class ExtractError(JinbaoError):
 
 class EndpointNotConfigured(ExtractError):
     """No host/port/credentials for a city: set the environment variables or the Airflow connection."""
+
+
+class SourceUnavailable(ExtractError):
+    """The legacy server could not be reached; retried like a dropped connection."""

@@ -15,8 +15,7 @@ import pyarrow as pa
 
 from extractors.configuration import SourceEndpoint
 from extractors.drivers import connect
-from extractors.exceptions import ExtractError
-from extractors.stream import KeyRange, RateLimit, Since, _close, _quote, extract_entity
+from extractors.stream import KeyRange, RateLimit, Since, _back_off, _close, _quote, extract_entity
 from jinbao.spec import EntitySpec, SourceSpec
 
 _DONE = object()
@@ -31,16 +30,19 @@ def key_bounds(source: SourceSpec, entity: EntitySpec, endpoint: SourceEndpoint,
         mark = "%s" if source.driver == "pymssql" else "?"
         sql += f" WHERE {_quote(since.column)} >= {mark}"
         params = (since.value,)
-    conn = connect(source, endpoint)
-    try:
-        cur = conn.cursor()
-        cur.execute(sql, params) if params else cur.execute(sql)
-        lo, hi = cur.fetchone()
-    except Exception as exc:
-        raise ExtractError(f"{entity.table}: cannot read key bounds: {exc}") from exc
-    finally:
-        _close(conn)
-    return None if lo is None else (lo, hi)
+    attempt = 0
+    while True:
+        conn = None
+        try:
+            conn = connect(source, endpoint)
+            cur = conn.cursor()
+            cur.execute(sql, params) if params else cur.execute(sql)
+            lo, hi = cur.fetchone()
+            return None if lo is None else (lo, hi)
+        except Exception as exc:
+            attempt = _back_off(source, entity, exc, attempt)  # raises when not retryable or retries ran out
+        finally:
+            _close(conn)
 
 
 def split_ranges(lo: int, hi: int, parts: int) -> list[KeyRange]:

@@ -24,11 +24,11 @@ import pyarrow as pa
 from extractors.charset import UNDECODABLE_COLUMN, needs_repair, repair_values
 from extractors.configuration import SourceEndpoint
 from extractors.drivers import connect, is_retryable, odbc_connection_string, typed_placeholder
-from extractors.exceptions import ExtractError
+from extractors.exceptions import ExtractError, SourceUnavailable
 from jinbao.spec import Charset, EntitySpec, SourceSpec
 
 log = logging.getLogger("jinbao.extract")
-_CHAR_TYPES = ("char", "nchar")
+_CHAR_TYPES = ("char", "nchar", "unichar")
 
 
 @dataclass(frozen=True)
@@ -94,10 +94,11 @@ def page_query(
 def _sql_type(col) -> str:
     """The column's type as a CAST target (for drivers that bind every parameter as text)."""
     base = col.base_type
-    if base in ("char", "varchar", "nchar", "nvarchar"):
-        return f"{'N' if base.startswith('n') else ''}VARCHAR({col.type.split('(')[1]}"
-    return {"int": "INT", "bigint": "BIGINT", "smallint": "SMALLINT", "datetime": "DATETIME", "float": "FLOAT",
-            "money": "MONEY"}.get(base, col.type.upper())
+    if col.is_text:
+        wide = base.startswith(("n", "uni"))
+        return f"{'N' if wide else ''}VARCHAR({col.length or 'MAX'})"
+    return {"int": "INT", "bigint": "BIGINT", "smallint": "SMALLINT", "tinyint": "TINYINT", "datetime": "DATETIME",
+            "float": "FLOAT", "money": "MONEY", "datetime2": "DATETIME2", "date": "DATE"}.get(base, col.type.upper())
 
 
 def _page_params(key_values: Sequence[Any]) -> list[Any]:
@@ -203,9 +204,9 @@ def extract_entity(
                 else:
                     cur.execute(sql)
                 rows = cur.fetchall()
-            except ExtractError:
-                raise
             except Exception as exc:
+                if isinstance(exc, ExtractError) and not isinstance(exc, SourceUnavailable):
+                    raise
                 attempt = _back_off(source, entity, exc, attempt)
                 _close(conn)
                 conn = None
@@ -267,9 +268,9 @@ def _extract_arrow(source, entity, endpoint, batch_rows, key_range, since, rate)
                 rate.take(batch.num_rows)
                 yield batch
             return
-        except ExtractError:
-            raise
         except Exception as exc:
+            if isinstance(exc, ExtractError) and not isinstance(exc, SourceUnavailable):
+                raise
             attempt = _back_off(source, entity, exc, attempt)
 
 

@@ -21,9 +21,11 @@ CITIES_DIR = Path(os.environ.get("JINBAO_CITIES_DIR") or Path(__file__).resolve(
 ENTITY_ORDER = ("employer", "person", "enrolment", "contribution", "account")
 
 _TYPE_RE = re.compile(
-    r"^(?P<name>char|varchar|nchar|nvarchar|int|bigint|smallint|decimal|numeric|money|datetime|float)"
-    r"(?:\((?P<a>\d+)(?:,\s*(?P<b>\d+))?\))?$"
+    r"^(?P<name>char|varchar|nchar|nvarchar|univarchar|unichar|text|ntext|unitext|int|bigint|smallint|tinyint|bit"
+    r"|decimal|numeric|money|smallmoney|datetime2|datetime|smalldatetime|date|float|real)"
+    r"(?:\((?P<a>\d+|max)(?:,\s*(?P<b>\d+))?\))?$"
 )
+TEXT_TYPES = ("char", "varchar", "nchar", "nvarchar", "univarchar", "unichar", "text", "ntext", "unitext")
 
 
 class _Strict(BaseModel):
@@ -49,8 +51,8 @@ class SourceColumn(_Strict):
         m = _TYPE_RE.match(v)
         if not m:
             raise ValueError(f"unknown legacy SQL type {v!r}")
-        if m["name"] in ("char", "varchar", "nchar", "nvarchar") and not m["a"]:
-            raise ValueError(f"{v!r} needs a length")
+        if m["name"] in ("char", "varchar", "nchar", "nvarchar", "univarchar", "unichar") and not m["a"]:
+            raise ValueError(f"{v!r} needs a length (or max)")
         if m["name"] in ("decimal", "numeric") and not m["a"]:
             raise ValueError(f"{v!r} needs a precision and scale")
         return v
@@ -64,27 +66,28 @@ class SourceColumn(_Strict):
         """The exact Arrow type the extractor produces for this column."""
         m = _TYPE_RE.match(self.type)
         name = m["name"]
-        if name in ("char", "varchar", "nchar", "nvarchar"):
+        if name in TEXT_TYPES:
             return pa.string()
-        if name == "int":
-            return pa.int32()
-        if name == "bigint":
-            return pa.int64()
-        if name == "smallint":
-            return pa.int16()
+        simple = {"int": pa.int32(), "bigint": pa.int64(), "smallint": pa.int16(), "tinyint": pa.int16(),
+                  "bit": pa.bool_(), "money": pa.decimal128(19, 4), "smallmoney": pa.decimal128(10, 4),
+                  "float": pa.float64(), "real": pa.float32(), "date": pa.date32(),
+                  # DATETIME's 1/300 s and DATETIME2's 100 ns both fit microseconds (DATETIME2(7) loses its last digit)
+                  "datetime": pa.timestamp("us"), "smalldatetime": pa.timestamp("us"), "datetime2": pa.timestamp("us")}
+        if name in simple:
+            return simple[name]
         if name in ("decimal", "numeric"):
             return pa.decimal128(int(m["a"]), int(m["b"] or 0))
-        if name == "money":
-            return pa.decimal128(19, 4)
-        if name == "datetime":
-            return pa.timestamp("us")
-        if name == "float":
-            return pa.float64()
         raise AssertionError(name)
 
     @property
     def is_text(self) -> bool:
-        return self.base_type in ("char", "varchar", "nchar", "nvarchar")
+        return self.base_type in TEXT_TYPES
+
+    @property
+    def length(self) -> int | None:
+        """Declared length of a text column (None for max, text and other types)."""
+        a = _TYPE_RE.match(self.type)["a"]
+        return int(a) if a and a.isdigit() and self.is_text else None
 
 
 class UnpivotSpec(_Strict):
