@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo .jinbao/bootstrap/bin/uv)
 APT_PACKAGES := freetds-bin tdsodbc unixodbc python3-venv
-PERSONS ?= 5000
+PERSONS ?= 20000
 
 .PHONY: system-deps install demo test lint bench clean
 

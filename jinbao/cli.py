@@ -39,7 +39,7 @@ def _setup_logging(verbose: bool) -> None:
 
 @app.command()
 def demo(
-    persons: Annotated[int, typer.Option(help="persons per simulated city")] = 5000,
+    persons: Annotated[int, typer.Option(help="persons in the simulated province (shared across its cities)")] = 20000,
     seed: Annotated[int, typer.Option(help="generator seed")] = 20261203,
     driver: Annotated[str | None, typer.Option(help="override the spec's driver: pymssql or pyodbc")] = None,
     target: TargetOpt = DEFAULT_TARGET,

@@ -26,7 +26,7 @@ class DemoResult:
 
 
 def simulated_city_db(spec: CitySpec, persons: int, seed: int, sim_dir: Path = SIM_DIR) -> Path:
-    """Generate (once) the simulated legacy database for a city; reused while inputs are unchanged."""
+    """Generate (once) the simulated legacy database for one city on its own; reused while inputs are unchanged."""
     from fixtures.generator import generate_city
 
     variant = spec.simulator.variant if spec.simulator else spec.city
@@ -38,6 +38,23 @@ def simulated_city_db(spec: CitySpec, persons: int, seed: int, sim_dir: Path = S
         generate_city(variant, tmp, persons=persons, seed=seed)
         tmp.rename(path)
     return path
+
+
+def simulated_province(specs: list[CitySpec], persons: int, seed: int, sim_dir: Path = SIM_DIR) -> dict[str, Path]:
+    """Generate (once) one province of simulated cities sharing persons; city → legacy database file."""
+    import shutil
+
+    from fixtures.generator import generate_province
+
+    variants = tuple(s.simulator.variant for s in specs)
+    out = sim_dir / f"province-{'-'.join(variants)}-{persons}-{seed}"
+    if not (out / "province_truth.duckdb").exists():
+        tmp = out.with_name(out.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        generate_province(tmp, persons=persons, seed=seed, cities=variants)
+        shutil.rmtree(out, ignore_errors=True)
+        tmp.rename(out)
+    return {s.city: out / f"{s.simulator.variant}.duckdb" for s in specs}
 
 
 def demo_cities() -> list[CitySpec]:
@@ -68,9 +85,10 @@ def run_demo(
     checker = BackgroundChecker()
     runs, reports = [], []
     password = os.environ.get("JINBAO_SIM_PASSWORD") or secrets.token_urlsafe(12)
+    databases = simulated_province(specs, persons, seed)
     with open_target(target_url) as target, checker:
         for spec in specs:
-            db = simulated_city_db(spec, persons, seed)
+            db = databases[spec.city]
             with TdsServer(db, server_name=f"SIM_{spec.city.upper()}") as server:
                 endpoint = SourceEndpoint("127.0.0.1", server.port, "jinbao", password, spec.source.database)
                 run = run_city(spec, endpoint, target, checker=checker, on_entity=on_entity)
