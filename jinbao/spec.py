@@ -185,6 +185,18 @@ class SourceSpec(_Strict):
     lookback_seconds: int = Field(default=172_800, ge=0)  # incremental: re-read rows committed late (2 days)
     on_schema_drift: Literal["stop", "warn"] = "stop"
 
+    @model_validator(mode="after")
+    def _protocol_fits_dialect(self) -> SourceSpec:
+        # FreeTDS's "auto" against ASE fails or degrades, and TDS 4.2 cuts varchar at 255 bytes:
+        # every city names its protocol, and it must be one its server speaks.
+        if self.dialect == "sybase" and self.tds_version != "5.0":
+            raise ValueError(f"a Sybase ASE source speaks TDS 5.0, not {self.tds_version}")
+        if self.dialect == "mssql" and self.tds_version == "5.0":
+            raise ValueError("a SQL Server source speaks TDS 7.x, not 5.0")
+        if self.driver == "arrow_odbc" and self.dialect == "sybase":
+            raise ValueError("arrow_odbc reads SQL Server sources; use pymssql for Sybase ASE")
+        return self
+
 
 class SimulatorSpec(_Strict):
     variant: str

@@ -80,3 +80,34 @@ def test_four_cities_consolidate_to_the_provincial_truth(engine, order, province
         assert 0.10 <= shared / persons <= 0.15
         # every production person sits in exactly one business partition
         assert target.fetchall("SELECT count(*) - count(DISTINCT id_number) FROM province.person")[0][0] == 0
+
+
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_rolling_back_a_city_restores_the_province_without_it(engine, province, servers, checker, tmp_path,
+                                                               pg_database_factory):
+    from jinbao.cutover import run_step
+
+    def url(name):
+        return f"duckdb:///{tmp_path / name}.duckdb" if engine == "duckdb" else pg_database_factory()
+
+    q_cols = ["scope", "source_city", "entity", "source_key", "reason_code", "reason_detail", "original_values"]
+
+    def state(t):  # everything but batch ids, which differ between any two runs
+        return {**{e: target_rows(t, e, ["*"]) for e in ENTITIES}, "quarantine": target_rows(t, "quarantine", q_cols)}
+
+    with open_target(url("without")) as without:
+        _load_all(without, servers, ["harbin", "daqing"], checker)
+        expected = state(without)
+    with open_target(url("with")) as target:
+        _load_all(target, servers, ["harbin", "daqing"], checker)
+        spec = city_spec("qiqihar")
+        ep = SourceEndpoint("127.0.0.1", servers["qiqihar"].port, "etl", "pw", spec.source.database)
+        reports = tmp_path / "reports"
+        assert run_step("rehearse", spec, ep, target, reports, checker=checker).passed
+        assert run_step("execute", spec, ep, target, reports, checker=checker).passed
+        shared = target.fetchall(
+            "SELECT count(DISTINCT id_number) FROM province.person_xref WHERE source_city = 'qiqihar' AND id_number IN "
+            "(SELECT id_number FROM province.person_xref WHERE source_city <> 'qiqihar')")[0][0]
+        assert shared > 0  # qiqihar shares persons with harbin and daqing
+        assert run_step("rollback", spec, ep, target, reports, checker=checker).passed
+        assert state(target) == expected

@@ -39,3 +39,20 @@ def test_a_bad_spec_names_file_field_and_value(tmp_path):
 def test_unknown_city_lists_the_known_ones():
     with pytest.raises(SpecError, match="known: .*harbin"):
         city_spec("atlantis")
+
+
+@pytest.mark.parametrize(
+    ("dialect", "version", "message"),
+    [("sybase", "7.4", "speaks TDS 5.0"), ("mssql", "5.0", "speaks TDS 7.x")],
+)
+def test_the_protocol_must_fit_the_server(tmp_path, dialect, version, message):
+    import json
+
+    import yaml
+
+    raw = json.loads(city_spec("harbin").model_dump_json())
+    raw["source"].update({"dialect": dialect, "tds_version": version})
+    path = tmp_path / "x.yml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(SpecError, match=message):
+        load_spec(path)

@@ -1,0 +1,37 @@
+"""Failures end with a clear message and a non-zero exit, never a silent success."""
+
+from typer.testing import CliRunner
+
+from jinbao.cli import app
+
+
+def test_load_without_an_endpoint_says_which_variables_to_set(tmp_path, monkeypatch):
+    for k in ("HOST", "PORT", "USER", "PASSWORD"):
+        monkeypatch.delenv(f"JINBAO_HARBIN_{k}", raising=False)
+    result = CliRunner().invoke(app, ["load", "harbin", "--target", f"duckdb:///{tmp_path / 'p.duckdb'}"])
+    assert result.exit_code == 2
+    assert "JINBAO_HARBIN_HOST" in result.output and "JINBAO_HARBIN_PASSWORD" in result.output
+
+
+def test_an_unreachable_source_fails_the_load_with_exit_2(tmp_path, monkeypatch):
+    import yaml
+
+    from jinbao.spec import CITIES_DIR
+
+    raw = yaml.safe_load((CITIES_DIR / "daqing.yml").read_text(encoding="utf-8"))
+    raw["source"]["retries"] = 0
+    (tmp_path / "daqing.yml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    monkeypatch.setattr("jinbao.spec.CITIES_DIR", tmp_path)
+    for k, v in {"HOST": "127.0.0.1", "PORT": "1", "USER": "u", "PASSWORD": "never-shown-pw"}.items():
+        monkeypatch.setenv(f"JINBAO_DAQING_{k}", v)
+    result = CliRunner().invoke(app, ["load", "daqing", "--target", f"duckdb:///{tmp_path / 'p.duckdb'}"])
+    assert result.exit_code == 2
+    assert "cannot connect" in result.output
+    assert "never-shown-pw" not in result.output
+
+
+def test_an_unknown_target_url_is_refused(monkeypatch):
+    for k, v in {"HOST": "127.0.0.1", "PORT": "1", "USER": "u", "PASSWORD": "pw"}.items():
+        monkeypatch.setenv(f"JINBAO_HARBIN_{k}", v)
+    result = CliRunner().invoke(app, ["load", "harbin", "--target", "oracle://x"])
+    assert result.exit_code == 2 and "unknown target URL" in result.output
