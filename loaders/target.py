@@ -281,19 +281,25 @@ class ProvincialTarget:
             [city],
         )
         n = int(self.fetchall("SELECT count(*) FROM partition_moves")[0][0])
-        if not n:
-            return 0
-        for entity in PARTITIONED:
-            cols = [c.name for c in ENTITY_TABLES[entity].columns]
-            select = ", ".join("m.new_partition" if c == "partition_code" else f"t.{ident(c)}" for c in cols)
+        if n:
             self.execute(
-                f"INSERT INTO {SCHEMA}.{entity} ({', '.join(ident(c) for c in cols)}) SELECT {select} "
-                f"FROM {SCHEMA}.{entity} t JOIN partition_moves m "
-                "ON t.id_number = m.id_number AND t.partition_code = m.old_partition"
+                f"UPDATE {SCHEMA}.person SET partition_code = m.new_partition FROM partition_moves m "
+                f"WHERE {SCHEMA}.person.id_number = m.id_number AND {SCHEMA}.person.partition_code = m.old_partition"
             )
+        # Every row follows its person. Each statement moves rows in place (UPDATE), so a row another
+        # city's load commits meanwhile is never lost; one it placed before a move is put right by the
+        # same sweep at the end of that city's load.
+        for entity in PARTITIONED:
+            if entity == "person":
+                continue
+            t = f"{SCHEMA}.{entity}"
             self.execute(
-                f"DELETE FROM {SCHEMA}.{entity} WHERE EXISTS (SELECT 1 FROM partition_moves m "
-                f"WHERE m.id_number = {SCHEMA}.{entity}.id_number AND m.old_partition = {SCHEMA}.{entity}.partition_code)"
+                f"UPDATE {t} SET partition_code = p.partition_code FROM {SCHEMA}.person p "
+                f"WHERE {t}.id_number = p.id_number AND p.partition_code <> '{self._test()}' "
+                f"AND {t}.partition_code <> '{self._test()}' AND {t}.partition_code <> p.partition_code "
+                f"AND {t}.id_number IN (SELECT id_number FROM {SCHEMA}.person_xref WHERE scope = 'P' "
+                f"AND source_city = {self.marker})",
+                [city],
             )
         return n
 
