@@ -242,6 +242,6 @@ def ddl_statements(engine: str) -> list[str]:
                 out.append(f'COMMENT ON COLUMN {SCHEMA}.{table.name}."{col.name}" IS \'{comment}\'')
         for index in table.indexes:
             out.append(str(CreateIndex(index, if_not_exists=True).compile(dialect=dialect)))
-        if engine == "postgresql" and table.name in ("enrolment", "contribution", "account"):
+        if engine == "postgresql" and table.name in ("person", "enrolment", "contribution", "account"):
             out.append(f"CREATE INDEX IF NOT EXISTS ix_{table.name}_id_number ON {SCHEMA}.{table.name} (id_number)")
     return out

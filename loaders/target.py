@@ -102,11 +102,19 @@ class ProvincialTarget:
             else:
                 cases = " ".join(f"WHEN '{c}' THEN '{rules.provisional(c)}'" for c in self._cities())
                 provisional = f"CASE {city_expr} {cases} ELSE '{rules.default}' END" if cases else f"'{rules.default}'"
-                out["partition_code"] = (
-                    f"COALESCE((SELECT max(p.partition_code) FROM {SCHEMA}.person p WHERE p.id_number = s.id_number "
-                    f"AND p.partition_code <> '{self._test()}'), {provisional})"
-                )
+                out["partition_code"] = f"COALESCE(pp._partition, {provisional})"
         return out
+
+    def _placement_join(self, source: str) -> str:
+        """Join giving each staged row ``s`` its person's current production partition (``pp._partition``).
+
+        A join, not a correlated subquery: one pass over the page's ID numbers, not one lookup per row.
+        """
+        return (
+            f"LEFT JOIN (SELECT id_number AS _pid, max(partition_code) AS _partition FROM {SCHEMA}.person "
+            f"WHERE partition_code <> '{self._test()}' AND id_number IN (SELECT id_number FROM {source}) "
+            "GROUP BY id_number) pp ON pp._pid = s.id_number"
+        )
 
     def _cities(self) -> list[str]:
         rules = partition_rules()
@@ -150,9 +158,10 @@ class ProvincialTarget:
             self.stage("staged_all", rows.select(given), like=name)
             self.execute("DROP TABLE IF EXISTS staged")
             extra = "".join(f", {expr} AS {ident(c)}" for c, expr in derived.items())
+            join = self._placement_join("staged_all") if "partition_code" in derived and self.scope != "T" else ""
             self.execute(
                 f"CREATE TEMP TABLE staged AS SELECT s.*{extra}, "
-                f"row_number() OVER (PARTITION BY {bk_list}) AS _dup FROM staged_all s"
+                f"row_number() OVER (PARTITION BY {bk_list}) AS _dup FROM staged_all s {join}"
             )
             rejected = self.fetch_arrow(
                 f"SELECT {', '.join('s.' + ident(c) for c in given)}, 'same key twice in one batch' AS reason "
@@ -249,11 +258,12 @@ class ProvincialTarget:
             f"{SCHEMA}.person.{ident(c)} IS DISTINCT FROM excluded.{ident(c)}" for c in person_cols if c != "id_number"
         )
         self.execute("DROP TABLE IF EXISTS derived_person")
+        join = self._placement_join("affected_ids") if self.scope != "T" else ""
         self.execute(
             f"CREATE TEMP TABLE derived_person AS SELECT {part} AS partition_code, {plist} FROM ("
             f" SELECT x.*, row_number() OVER (PARTITION BY x.id_number ORDER BY x.source_city, x.source_person_no) AS rn"
             f" FROM {SCHEMA}.person_xref x WHERE x.scope = '{self.scope}'"
-            f" AND x.id_number IN (SELECT id_number FROM affected_ids)) s WHERE rn = 1"
+            f" AND x.id_number IN (SELECT id_number FROM affected_ids)) s {join} WHERE rn = 1"
         )
         self.execute(
             f"DELETE FROM {SCHEMA}.person WHERE id_number IN (SELECT id_number FROM affected_ids) "
