@@ -40,6 +40,9 @@ class PostgresTarget(ProvincialTarget):
             {n: pa.array([], pa.string()) for n in names}
         )
 
+    def analyze(self, table: str) -> None:
+        self.con.execute(f"ANALYZE {table}")
+
     def _rowcount(self, sql: str) -> int:
         return self.con.execute(sql).rowcount
 
@@ -56,6 +59,8 @@ class PostgresTarget(ProvincialTarget):
         cols = ", ".join(ident(c) for c in rows.column_names)
         with self.con.cursor().copy(f"COPY {name} ({cols}) FROM STDIN (FORMAT csv)") as copy:
             copy.write(buf.getbuffer())
+        # temp tables have no statistics until analysed: without them the merge joins plan as nested loops
+        self.con.execute(f"ANALYZE {name}")
 
     def ensure_schema(self) -> None:
         with self.con.transaction():

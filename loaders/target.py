@@ -224,6 +224,9 @@ class ProvincialTarget:
     def _rowcount(self, sql: str) -> int:
         raise NotImplementedError
 
+    def analyze(self, table: str) -> None:
+        """Give the planner statistics for a temp table (PostgreSQL plans blind without them)."""
+
     def apply_persons(self, rows: pa.Table) -> ApplyResult:
         """Record each source person in ``person_xref`` and re-derive the consolidated ``person`` rows they touch.
 
@@ -361,10 +364,9 @@ class ProvincialTarget:
             self.stage("staged_page_keys", pa.table({"source_key": page_keys}))
             self.execute(
                 self._p(
-                    f"DELETE FROM {SCHEMA}.quarantine WHERE scope = ? AND source_city = ? AND entity = ? "
-                    "AND source_key IN (SELECT source_key FROM staged_page_keys) AND NOT EXISTS "
-                    f"(SELECT 1 FROM staged_q n WHERE n.source_key = {SCHEMA}.quarantine.source_key "
-                    f"AND n.reason_code = {SCHEMA}.quarantine.reason_code)"
+                    f"DELETE FROM {SCHEMA}.quarantine q USING staged_page_keys k WHERE q.source_key = k.source_key "
+                    "AND q.scope = ? AND q.source_city = ? AND q.entity = ? AND NOT EXISTS "
+                    "(SELECT 1 FROM staged_q n WHERE n.source_key = q.source_key AND n.reason_code = q.reason_code)"
                 ),
                 [self.scope, city, entity],
             )
@@ -394,6 +396,7 @@ class ProvincialTarget:
             "AND r.source_key = q.source_key AND r.reason_code = q.reason_code)"
         )
         params = [self.scope, city, entity]
+        self.analyze(_RUN_QUARANTINE)
         stale = int(self.fetchall(self._p(f"SELECT count(*) {where}"), params)[0][0])
         if stale:
             self.execute(self._p(f"DELETE {where}"), params)
