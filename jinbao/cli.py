@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +17,12 @@ from jinbao.targets import DEFAULT_TARGET
 app = typer.Typer(help="jinbao: consolidate legacy city social-insurance systems into the provincial database.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 console = Console()
+
+class Driver(StrEnum):
+    pymssql = "pymssql"
+    pyodbc = "pyodbc"
+    arrow_odbc = "arrow_odbc"
+
 
 TargetOpt = Annotated[str, typer.Option("--target", help="duckdb:///PATH (default) or postgresql://...")]
 ReportsOpt = Annotated[Path, typer.Option("--reports", help="directory for HTML reports")]
@@ -41,7 +48,7 @@ def _setup_logging(verbose: bool) -> None:
 def demo(
     persons: Annotated[int, typer.Option(help="persons in the simulated province (shared across its cities)")] = 20000,
     seed: Annotated[int, typer.Option(help="generator seed")] = 20261203,
-    driver: Annotated[str | None, typer.Option(help="override the spec's driver: pymssql or pyodbc")] = None,
+    driver: Annotated[Driver | None, typer.Option(help="override the spec's driver")] = None,
     target: TargetOpt = DEFAULT_TARGET,
     reports: ReportsOpt = Path("reports"),
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
@@ -57,7 +64,8 @@ def demo(
 
     try:
         with console.status("loading simulated cities through FreeTDS..."):
-            result = run_demo(persons=persons, seed=seed, target_url=target, reports_dir=reports, driver=driver,
+            result = run_demo(persons=persons, seed=seed, target_url=target, reports_dir=reports,
+                              driver=driver.value if driver else None,
                               on_entity=progress)
     except JinbaoError as exc:
         console.print(f"[red]error:[/] {exc}")

@@ -28,3 +28,40 @@ def mask_ids_in_text(text: str) -> str:
         return mask_id_number(whole)
 
     return _ID_RUN.sub(repl, text)
+
+
+# Unified columns whose source values identify a person; reports show them redacted.
+PERSONAL = {"id_number", "birth_date", "name", "phone", "address"}
+
+
+def redact_value(unified: str, value):
+    """A personal value as a report may show it: enough to find the row, not to know the person."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if unified == "id_number":
+        return mask_id_number(text) if len(text) > 10 else "*" * len(text)
+    if unified == "birth_date":
+        return "****-**-**"
+    if unified == "name":
+        return text[:1] + "*" * max(len(text) - 1, 1)
+    if unified == "phone":
+        return text[:3] + "*" * max(len(text) - 5, 0) + text[-2:] if len(text) > 5 else "*" * len(text)
+    if unified == "address":
+        return text[:6] + "…"
+    return value
+
+
+def redact_original(original: str, personal_columns: set[str], columns_to_unified: dict[str, str]) -> str:
+    """The JSON of a quarantined source row with every personal field redacted (by its unified meaning)."""
+    import json
+
+    try:
+        row = json.loads(original)
+    except (TypeError, ValueError):
+        return mask_ids_in_text(str(original))
+    out = {}
+    for key, value in row.items():
+        unified = columns_to_unified.get(key)
+        out[key] = redact_value(unified, value) if key in personal_columns else value
+    return mask_ids_in_text(json.dumps(out, ensure_ascii=False))

@@ -222,6 +222,25 @@ class CitySpec(_Strict):
             raise ValueError("a city spec needs at least the person entity")
         return v
 
+    @model_validator(mode="after")
+    def _targets_exist(self) -> CitySpec:
+        from loaders.schema import ENTITY_TABLES
+
+        derived_here = {"id_number", "source_city", "source_key"}  # filled by jinbao, not by a source column
+        for name, entity in self.entities.items():
+            known = {c.name for c in ENTITY_TABLES[name].columns if not c.info.get("derived")}
+            known |= {"source_person_no"}
+            targets = [c.to for c in entity.columns.values() if c.to]
+            for target in targets:
+                if target not in known:
+                    raise ValueError(f"entities.{name}: unknown unified column {target!r}; known: {sorted(known)}")
+                if target in derived_here and not (name == "person" and target == "id_number"):
+                    raise ValueError(f"entities.{name}: {target!r} is derived by jinbao, not read from a column")
+            dupes = {t for t in targets if targets.count(t) > 1}
+            if dupes:
+                raise ValueError(f"entities.{name}: more than one source column feeds {sorted(dupes)}")
+        return self
+
     def ordered_entities(self) -> list[tuple[str, EntitySpec]]:
         return [(name, self.entities[name]) for name in ENTITY_ORDER if name in self.entities]
 
@@ -245,10 +264,13 @@ def load_spec(path: str | Path) -> CitySpec:
 
 def city_spec(city: str, cities_dir: Path = CITIES_DIR) -> CitySpec:
     path = cities_dir / f"{city}.yml"
-    if not path.exists():
+    if "/" in city or not path.exists():
         known = ", ".join(sorted(p.stem for p in cities_dir.glob("*.yml")))
         raise SpecError(f"no spec for city {city!r} in {cities_dir} (known: {known})")
-    return load_spec(path)
+    spec = load_spec(path)
+    if spec.city != city:
+        raise SpecError(f"{path}: city: {spec.city!r} does not match the file name {city!r}")
+    return spec
 
 
 def all_cities(cities_dir: Path = CITIES_DIR) -> list[str]:

@@ -22,4 +22,7 @@ def open_target(url: str):
         from loaders.postgres_target import PostgresTarget
 
         return PostgresTarget(url.replace("postgres://", "postgresql://", 1))
-    raise JinbaoError(f"unknown target URL {url!r}; expected duckdb:///PATH or postgresql://...")
+    import re
+
+    shown = re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", url)  # never echo a password
+    raise JinbaoError(f"unknown target URL {shown!r}; expected duckdb:///PATH or postgresql://...")

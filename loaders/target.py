@@ -447,7 +447,17 @@ class ProvincialTarget:
             [city, self.scope, per_reason],
         )
 
+    def consolidation_counts(self) -> dict[str, int]:
+        """How many of each finding the whole province holds (the lists are limited samples)."""
+        return {
+            name: int(self.fetchall(f"SELECT count(*) FROM ({sql.split(' ORDER BY ')[0]}) x")[0][0])
+            for name, sql in self._finding_queries().items()
+        }
+
     def consolidation_findings(self, limit: int = 20) -> dict[str, list[tuple]]:
+        return {name: self.fetchall(f"{sql} LIMIT {int(limit)}") for name, sql in self._finding_queries().items()}
+
+    def _finding_queries(self) -> dict[str, str]:
         """What consolidation leaves for a person to review (never merged automatically).
 
         - ``attribute_conflicts``: one ID number, source records that disagree on name, sex or birth date;
@@ -456,23 +466,20 @@ class ProvincialTarget:
         """
         s = SCHEMA
         return {
-            "attribute_conflicts": self.fetchall(
+            "attribute_conflicts":
                 f"SELECT id_number, count(*), count(DISTINCT name), count(DISTINCT sex), count(DISTINCT birth_date) "
                 f"FROM {s}.person_xref WHERE scope = '{self.scope}' GROUP BY id_number "
                 "HAVING count(DISTINCT name) > 1 OR count(DISTINCT sex) > 1 "
-                f"OR count(DISTINCT birth_date) > 1 ORDER BY 1 LIMIT {int(limit)}"
-            ),
-            "probable_duplicates": self.fetchall(
+                "OR count(DISTINCT birth_date) > 1 ORDER BY 1",
+            "probable_duplicates":
                 f"SELECT name, birth_date, sex, count(DISTINCT id_number) FROM {s}.person "
                 f"WHERE {self._scope_filter('person')} "
-                f"GROUP BY name, birth_date, sex HAVING count(DISTINCT id_number) > 1 ORDER BY 1, 2 LIMIT {int(limit)}"
-            ),
-            "double_payments": self.fetchall(
+                "GROUP BY name, birth_date, sex HAVING count(DISTINCT id_number) > 1 ORDER BY 1, 2",
+            "double_payments":
                 f"SELECT id_number, insurance_type, fee_period, count(DISTINCT source_city) FROM {s}.contribution "
                 f"WHERE {self._scope_filter('contribution')} "
-                f"GROUP BY id_number, insurance_type, fee_period HAVING count(DISTINCT source_city) > 1 "
-                f"ORDER BY 1, 2, 3 LIMIT {int(limit)}"
-            ),
+                "GROUP BY id_number, insurance_type, fee_period HAVING count(DISTINCT source_city) > 1 "
+                "ORDER BY 1, 2, 3",
         }
 
     def last_watermark(self, city: str, entity: str) -> str | None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import jinja2
 
-from jinbao.masking import mask_ids_in_text
+from jinbao.masking import mask_ids_in_text, redact_original
 
 _env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
@@ -16,18 +16,36 @@ _env = jinja2.Environment(
 _env.filters["mask"] = lambda v: mask_ids_in_text(str(v)) if v is not None else ""
 
 
+def _personal_columns() -> tuple[set[str], dict[str, str]]:
+    """Source columns (of every city spec) that feed personal unified columns, and what they feed."""
+    from jinbao.masking import PERSONAL
+    from jinbao.spec import all_cities, city_spec
+
+    personal, meaning = set(), {}
+    for city in all_cities():
+        for entity in city_spec(city).entities.values():
+            for src, col in entity.all_columns.items():
+                if col.to in PERSONAL:
+                    personal.add(src)
+                    meaning[src] = col.to
+    return personal, meaning
+
+
 def write_report(run, target, reports_dir: str | Path, *, target_label: str) -> Path:
     """Render the HTML report for one city run; also refresh ``latest-<city>.html``."""
     reports_dir = Path(reports_dir)
     reports_dir.mkdir(parents=True, exist_ok=True)
+    personal = _personal_columns()
     html = _env.get_template("report.html.j2").render(
         run=run,
         target=target_label,
         generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         quarantine=[{"entity": e, "reason": r, "rows": n} for e, r, n in target.quarantine_summary(run.city)],
         findings=target.consolidation_findings(),
+        finding_counts=target.consolidation_counts(),
         samples=[
-            dict(zip(("entity", "reason", "source_key", "detail", "original"), r, strict=True))
+            {**dict(zip(("entity", "reason", "source_key", "detail", "original"), r, strict=True)),
+             "original": redact_original(r[4], *personal)}
             for r in target.quarantine_samples(run.city)
         ],
     )

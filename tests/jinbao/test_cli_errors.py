@@ -35,3 +35,10 @@ def test_an_unknown_target_url_is_refused(monkeypatch):
         monkeypatch.setenv(f"JINBAO_HARBIN_{k}", v)
     result = CliRunner().invoke(app, ["load", "harbin", "--target", "oracle://x"])
     assert result.exit_code == 2 and "unknown target URL" in result.output
+
+
+def test_a_mistyped_target_url_never_echoes_its_password(monkeypatch):
+    for k, v in {"HOST": "127.0.0.1", "PORT": "1", "USER": "u", "PASSWORD": "pw"}.items():
+        monkeypatch.setenv(f"JINBAO_HARBIN_{k}", v)
+    result = CliRunner().invoke(app, ["load", "harbin", "--target", "POSTGRESQL://etl:Hunter2pw@db/prov"])
+    assert result.exit_code == 2 and "Hunter2pw" not in result.output and "etl:***@" in result.output

@@ -2,6 +2,7 @@ import pyarrow as pa
 import pytest
 
 from jinbao.errors import SpecError
+from jinbao.spec import CITIES_DIR as CITIES_DIR_FOR_TESTS
 from jinbao.spec import all_cities, city_spec, load_spec
 
 
@@ -56,3 +57,31 @@ def test_the_protocol_must_fit_the_server(tmp_path, dialect, version, message):
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     with pytest.raises(SpecError, match=message):
         load_spec(path)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda raw: raw["entities"]["person"]["columns"]["aac002"].update(to="id_nmber"), "unknown unified column"),
+        (lambda raw: raw["entities"]["person"]["columns"]["aac006"].update(to="name"), "more than one source column"),
+    ],
+)
+def test_mapping_mistakes_are_caught_when_the_spec_loads(tmp_path, change, message):
+    import json
+
+    import yaml
+
+    raw = json.loads(city_spec("harbin").model_dump_json())
+    change(raw)
+    path = tmp_path / "harbin.yml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(SpecError, match=message):
+        load_spec(path)
+
+
+def test_a_spec_must_name_its_own_city(tmp_path):
+    import shutil
+
+    shutil.copy(CITIES_DIR_FOR_TESTS / "harbin.yml", tmp_path / "qiqihar.yml")
+    with pytest.raises(SpecError, match="does not match the file name"):
+        city_spec("qiqihar", tmp_path)
