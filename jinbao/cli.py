@@ -238,7 +238,7 @@ def simulate(
     console.print(f"  pymssql: pymssql.connect(server='127.0.0.1', port='{bound}', user='sa', password='anything', "
                   f"database='{spec.source.database}', tds_version='{v}')")
     console.print(f"  env:     export {spec.source.env_prefix}_HOST=127.0.0.1 {spec.source.env_prefix}_PORT={bound} "
-                  f"{spec.source.env_prefix}_USER=sa {spec.source.env_prefix}_PASSWORD=anything")
+                  f"{spec.source.env_prefix}_USER=sa {spec.source.env_prefix}_PASSWORD=anything", soft_wrap=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -253,8 +253,16 @@ def cities() -> None:
     from jinbao.spec import all_cities, city_spec
 
     t = Table("city", "name", "dialect", "driver", "TDS", "entities")
-    for c in all_cities():
-        s = city_spec(c)
+    names = all_cities()
+    if not names:
+        console.print("[red]error:[/] no city specs found (check JINBAO_CITIES_DIR)")
+        raise typer.Exit(2)
+    for c in names:
+        try:
+            s = city_spec(c)
+        except JinbaoError as exc:
+            console.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(2) from exc
         t.add_row(s.city, s.display_name, s.source.dialect, s.source.driver, s.source.tds_version,
                   ", ".join(n for n, _ in s.ordered_entities()))
     console.print(t)
