@@ -34,14 +34,25 @@ def compare_text(samples: list[dict], found: dict[str, str | None], expected_key
         ok = _pad_free(got) == _pad_free(want) if expected_key == "source_name" else got == want
         if not ok:
             bad.append({"person_no": s["person_no"], "expected": want, "found": got})
-    return {"samples": len(samples), "mismatches": bad[:5], "mismatch_count": len(bad), "ok": not bad and bool(samples)}
+    return {
+        "samples": len(samples),
+        "mismatches": bad[:5],
+        "mismatch_count": len(bad),
+        "ok": not bad and bool(samples),
+    }
 
 
 def check_copy(url: str, table: str, text_table: str, facts: SourceFacts) -> dict:
     """A plain copy: all rows, money per column exact to the cent, keys exact, text intact."""
     schema, name = table.split(".")
-    types = dict(pg.query(url, "SELECT column_name, data_type FROM information_schema.columns "
-                          "WHERE table_schema = %s AND table_name = %s", [schema, name]))
+    types = dict(
+        pg.query(
+            url,
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = %s AND table_name = %s",
+            [schema, name],
+        )
+    )
     key = facts.columns[0]
     money = list(facts.money)
     sums = ", ".join(f"sum({m}::numeric)" for m in money)
@@ -52,12 +63,21 @@ def check_copy(url: str, table: str, text_table: str, facts: SourceFacts) -> dic
     kt = types.get(key)
     samples = facts.text_samples
     pno = [s["person_no"] for s in samples]
-    tcols = [c for c in pg.query(url, "SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
-                                 "AND table_name = %s ORDER BY ordinal_position", text_table.split("."))]
+    tcols = [
+        c
+        for c in pg.query(
+            url,
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
+            "AND table_name = %s ORDER BY ordinal_position",
+            text_table.split("."),
+        )
+    ]
     knum, kname = tcols[0][0], tcols[1][0]
     if knum == "index":  # pandas writes its index first
         knum, kname = tcols[1][0], tcols[2][0]
-    found = dict(pg.query(url, f"SELECT rtrim({knum}), {kname} FROM {text_table} WHERE rtrim({knum}) = ANY(%s)", [pno]))
+    found = dict(
+        pg.query(url, f"SELECT rtrim({knum}), {kname} FROM {text_table} WHERE rtrim({knum}) = ANY(%s)", [pno])
+    )
     text = compare_text(samples, found, "source_name")
     out = {
         "rows": int(n),
@@ -94,11 +114,13 @@ def check_jinbao(url: str, city: str, result: dict, facts: SourceFacts) -> dict:
     )[0]
     q_money = Decimal(rec["quarantined_money"])
     samples = facts.text_samples
-    found = dict(pg.query(
-        url,
-        "SELECT source_person_no, name FROM province.person_xref WHERE source_city = %s AND source_person_no = ANY(%s)",
-        [city, [s["person_no"] for s in samples]],
-    ))
+    found = dict(
+        pg.query(
+            url,
+            "SELECT source_person_no, name FROM province.person_xref WHERE source_city = %s AND source_person_no = ANY(%s)",
+            [city, [s["person_no"] for s in samples]],
+        )
+    )
     text = compare_text(samples, found, "truth_name")
     out = {
         "rows": int(loaded),
@@ -108,23 +130,38 @@ def check_jinbao(url: str, city: str, result: dict, facts: SourceFacts) -> dict:
         "money_total_loaded": str(money),
         "money_total_quarantined": str(q_money),
         "keys_ok": Decimal(key_sum_loaded) + Decimal(key_sum_q) == facts.key_sum,
-        "truth_ok": None if facts.truth_rows is None else (
-            int(loaded) == facts.truth_rows and _cents(money) == _cents(facts.truth_money)),
+        "truth_ok": None
+        if facts.truth_rows is None
+        else (int(loaded) == facts.truth_rows and _cents(money) == _cents(facts.truth_money)),
         "reconciled": bool(result.get("reconciled")),
         "text": text,
     }
-    out["ok"] = (out["rows_ok"] and out["money_ok"] and out["keys_ok"] and out["truth_ok"] is not False
-                 and out["reconciled"] and text["ok"])
+    out["ok"] = (
+        out["rows_ok"]
+        and out["money_ok"]
+        and out["keys_ok"]
+        and out["truth_ok"] is not False
+        and out["reconciled"]
+        and text["ok"]
+    )
     return out
 
 
 def check_incremental(url: str, city: str, change: dict, new_values: dict[str, Decimal]) -> dict:
     """Every changed row that jinbao holds carries its new amount."""
     keys = [str(k) for k in change["keys"]]
-    got = dict(pg.query(
-        url,
-        "SELECT source_key, employer_due FROM province.contribution WHERE source_city = %s AND source_key = ANY(%s)",
-        [city, keys],
-    ))
+    got = dict(
+        pg.query(
+            url,
+            "SELECT source_key, employer_due FROM province.contribution WHERE source_city = %s AND source_key = ANY(%s)",
+            [city, keys],
+        )
+    )
     stale = [k for k, v in got.items() if _cents(v) != _cents(new_values[k])]
-    return {"changed": len(keys), "held": len(got), "stale": len(stale), "stale_keys": stale[:5], "ok": not stale and bool(got)}
+    return {
+        "changed": len(keys),
+        "held": len(got),
+        "stale": len(stale),
+        "stale_keys": stale[:5],
+        "ok": not stale and bool(got),
+    }

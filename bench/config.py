@@ -41,11 +41,17 @@ LABELS = {
 }
 
 WORKER_TIMEOUT_S = 600  # never run one method longer than this: kill it and extrapolate
+# a jinbao run still going then is stopped; its rate so far is reported as partial
+JINBAO_LIMIT_S = int(os.environ.get("JINBAO_BENCH_JINBAO_LIMIT_S", 420))
+PROFILE_LIMIT_S = int(
+    os.environ.get("JINBAO_BENCH_PROFILE_LIMIT_S", 150)
+)  # the profiled run samples at most this
 BUDGET_S = 27 * 60  # the whole bench; slow baselines at the larger scale are extrapolated past it
 PANDAS_MAX_PROJECTED_S = 300  # run pandas at a scale only when its projected time is this or less
+PANDAS_MAX_PROJECTED_MB = 8_000  # ... and its projected peak memory (it holds the whole table) this or less
 INCREMENTAL_CHANGE_SHARE = 0.001  # 0.1 % of the contribution rows changed between the two runs
-SAMPLE_EVERY_S = 0.05  # RSS / CPU sampling period of the method's process tree
+SAMPLE_EVERY_S = 0.1  # RSS / CPU sampling period of the method's process tree
 TEXT_SAMPLES = 24  # persons whose names are compared character for character
 
 # dlt's fastest configuration, chosen by trying chunk sizes and file formats on this machine (RESULTS.md)
-DLT_FASTEST = {"loader_file_format": "parquet", "chunk_size": 100_000}
+DLT_FASTEST = {"loader_file_format": "parquet", "chunk_size": 200_000}

@@ -18,6 +18,7 @@ from pathlib import Path
 import psutil
 
 from bench.config import ROOT, SAMPLE_EVERY_S, WORKER_TIMEOUT_S
+from bench.source import die_with_parent
 
 
 def _cpu(p: psutil.Process) -> float:
@@ -38,6 +39,7 @@ class Watch:
     machine_busy_s: float = 0.0  # all CPU time used on the machine meanwhile
     timed_out: bool = False
     returncode: int | None = None
+    progress: dict | None = None  # the worker's last progress report, when it had to be stopped
 
     @property
     def other_cpu_s(self) -> float:
@@ -45,7 +47,9 @@ class Watch:
         return max(0.0, self.machine_busy_s - self.client_cpu_s - self.server_cpu_s - self.postgres_cpu_s)
 
     def to_json(self) -> dict:
-        out = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in vars(self).items()}
+        out = {
+            k: (round(v, 3) if isinstance(v, float) else v) for k, v in vars(self).items() if k != "progress"
+        }
         out["peak_rss_by_process_mb"] = {k: round(v, 1) for k, v in self.peak_rss_by_process_mb.items()}
         out["other_cpu_s"] = round(self.other_cpu_s, 3)
         return out
@@ -74,15 +78,22 @@ class _Sampler(threading.Thread):
         self.watch = Watch()
         self.cpu_seen: dict[int, float] = {}  # pid -> last CPU seconds (processes that ended keep theirs)
         self.pg_seen: dict[int, float] = {}  # backend pid -> CPU seconds (the database is the method's own)
+        self.pg_procs: list[psutil.Process] = []
+        self.pg_listed = 0.0
 
     def _pg_backends(self) -> list[psutil.Process]:
+        """The database's backends, listed again once a second (listing every process is not cheap)."""
         if not self.pg_db:
             return []
+        if time.monotonic() - self.pg_listed < 1.0:
+            return self.pg_procs
+        self.pg_listed = time.monotonic()
         out = []
         for p in psutil.process_iter(["name", "cmdline"]):
             cmd = p.info.get("cmdline") or []
             if cmd and cmd[0].startswith("postgres:") and f" {self.pg_db} " in cmd[0] + " ":
                 out.append(p)
+        self.pg_procs = out
         return out
 
     def sample(self) -> None:
@@ -133,14 +144,22 @@ def run_worker(
     with tempfile.TemporaryDirectory(prefix="jbbench-") as tmp:
         out = Path(tmp) / "result.json"
         err = Path(tmp) / "stderr.txt"
-        payload = json.dumps({**args, "result_path": str(out)})
+        progress = Path(tmp) / "progress.json"
+        payload = json.dumps({**args, "result_path": str(out), "progress_path": str(progress)})
         cmd = [*(wrap or []), sys.executable, "-m", "bench.worker", method, payload]
         server_cpu0 = _cpu(server) if server else 0.0
         busy0 = _machine_busy()
         ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         with open(err, "wb") as errf:
-            proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=errf, env={**os.environ})
+            proc = subprocess.Popen(
+                cmd,
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=errf,
+                env={**os.environ},
+                preexec_fn=die_with_parent,
+            )
             root = psutil.Process(proc.pid)
             sampler = _Sampler(root, server, pg_db)
             sampler.sample()
@@ -150,8 +169,13 @@ def run_worker(
                 proc.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
                 watch.timed_out = True
-                _kill_tree(root)
-                proc.wait()
+                watch.progress = json.loads(progress.read_text()) if progress.exists() else None
+                _kill_tree(root, spare_root=bool(wrap))  # a profiler writes its samples when its target ends
+                try:
+                    proc.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    _kill_tree(root)
+                    proc.wait()
             sampler.stop.set()
             sampler.join()
         watch.wall_s = time.perf_counter() - started
@@ -168,9 +192,9 @@ def run_worker(
     return result, watch, tail
 
 
-def _kill_tree(root: psutil.Process) -> None:
+def _kill_tree(root: psutil.Process, spare_root: bool = False) -> None:
     try:
-        procs = [*root.children(recursive=True), root]
+        procs = [*root.children(recursive=True), *([] if spare_root else [root])]
     except psutil.Error:
         return
     for p in procs:

@@ -15,7 +15,9 @@ def db_url(name: str, password: str | None = None) -> str:
     base, _, _ = PG_ADMIN_URL.rpartition("/")
     if password and "@" in base and ":" not in base.split("//", 1)[1].split("@", 1)[0]:
         user, host = base.split("//", 1)[1].split("@", 1)
-        base = f"postgresql://{user}:{password}@{host}"  # trust auth ignores it; dlt refuses to connect without
+        base = (
+            f"postgresql://{user}:{password}@{host}"  # trust auth ignores it; dlt refuses to connect without
+        )
     return f"{base}/{name}"
 
 
@@ -36,7 +38,10 @@ def drop_database(name: str) -> None:
 def drop_stale(prefix: str = "jbbench_") -> None:
     """Databases left by an interrupted earlier bench run."""
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-        names = [r[0] for r in admin.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", [prefix + "%"])]
+        names = [
+            r[0]
+            for r in admin.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", [prefix + "%"])
+        ]
     for name in names:
         drop_database(name)
 

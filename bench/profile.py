@@ -17,6 +17,42 @@ STAGE_MARKERS = (
     ("quality/", "validate"),
     ("great_expectations/", "validate"),
     ("loaders/", "load"),
+    ("multiprocessing/queues.py", "validate"),  # pages pickled to the expectations process
+    ("concurrent/futures/process.py", "validate"),
+)
+# A sample with one of these functions anywhere in its stack is a thread blocked, not computing.
+_BLOCKING = {
+    "PyThread_acquire_lock_timed",
+    "Condition.wait",
+    "Event.wait",
+    "Connection.wait",
+    "wait_conn",
+    "poll",
+    "select",
+    "epoll_wait",
+    "pthread_cond_wait",
+    "pthread_cond_timedwait",
+    "sem_wait",
+    "sem_timedwait",
+    "take_gil",
+    "_recv_bytes",
+    "_recv",
+    "recv",
+    "read",
+    "__libc_read",
+    "accept",
+    "wait4",
+    "waitpid",
+    "sleep",
+    "nanosleep",
+    "clock_nanosleep",
+}
+# A sample whose leaf is one of these is a thread waiting (for PostgreSQL, the server, a queue, a lock).
+_WAITING = re.compile(
+    r"^(poll|ppoll|epoll_wait|select|pselect\d*|__?futex\w*|futex\w*|pthread_cond_\w*wait\w*|sem_\w*wait\w*|"
+    r"__new_sem_wait\w*|do_futex_wait\w*|nanosleep|clock_nanosleep\w*|__GI___clock_nanosleep|recv\w*|__libc_recv\w*|"
+    r"read|__libc_read|__GI___libc_read|accept\w*|wait4|waitpid|__libc_wait\w*|take_gil|PyCOND_TIMEDWAIT|"
+    r"_recv|_recv_bytes|wait|acquire|select|poll|sleep|_wait_for_tstate_lock)( |$)"
 )
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<where>[^()]*?)(?::(?P<line>\d+))?\)$")
 
@@ -27,13 +63,30 @@ def py_spy() -> str | None:
 
 def command(out: Path) -> list[str]:
     exe = py_spy()
-    return [exe, "record", "--rate", str(RATE_HZ), "--native", "--subprocesses", "--threads",
-            "--format", "raw", "-o", str(out), "--"]
+    return [
+        exe,
+        "record",
+        "--rate",
+        str(RATE_HZ),
+        "--native",
+        "--subprocesses",
+        "--threads",
+        "--idle",
+        "--format",
+        "raw",
+        "-o",
+        str(out),
+        "--",
+    ]
 
 
 def _split(line: str) -> tuple[list[str], int]:
     stack, _, n = line.rstrip("\n").rpartition(" ")
     return stack.split(";"), int(n)
+
+
+def _func(frame: str) -> str:
+    return frame.split(" (", 1)[0]
 
 
 def _key(frame: str) -> str:
@@ -45,13 +98,15 @@ def _key(frame: str) -> str:
     return f"{m['func']} ({where})"
 
 
-def fold(raw: str, skip_prefix: str = "bench/") -> dict:
-    """Aggregate py-spy's raw output (one ``frame;frame;... count`` line per distinct stack)."""
-    total = 0
-    by_stage: Counter[str] = Counter()
-    by_thread: Counter[str] = Counter()
-    self_time: Counter[str] = Counter()
-    inclusive: Counter[str] = Counter()
+def fold(raw: str) -> dict:
+    """Aggregate py-spy's raw output (one ``frame;frame;... count`` line per distinct stack, idle included).
+
+    Two views: *CPU* (samples whose leaf is not a wait), by stage, thread and function; and the
+    *runner thread's wall clock* (every sample of the main thread, waits included), by stage and
+    function: the runner's thread is the pipeline's critical path.
+    """
+    cpu = {"stage": Counter(), "thread": Counter(), "self": Counter(), "incl": Counter(), "n": 0}
+    wall = {"stage": Counter(), "self": Counter(), "incl": Counter(), "n": 0}
     for line in raw.splitlines():
         if not line.strip():
             continue
@@ -59,41 +114,78 @@ def fold(raw: str, skip_prefix: str = "bench/") -> dict:
         procs = [f for f in frames if f.startswith("process ")]
         threads = [f for f in frames if f.startswith("thread (")]
         code = [f for f in frames if not f.startswith(("process ", "thread ("))]
-        if any("py-spy" in p for p in procs):
+        if not code or any("py-spy" in p for p in procs):
             continue
-        total += n
         process = "validation child process" if len(procs) > 1 else "main process"
         tname = threads[-1].split(": ", 1)[1] if threads and ": " in threads[-1] else "?"
-        group = "main thread" if tname == "MainThread" else ("extract threads" if tname.startswith("extract") else "other threads")
-        by_thread[f"{process}: {group}" if process == "main process" else process] += n
-        stage = "other"
-        for f in code:
-            hit = next((s for marker, s in STAGE_MARKERS if marker in f), None)
-            if hit:
-                stage = hit
-                break
-        if stage == "other" and process != "main process":
-            stage = "validate"
-        by_stage[stage] += n
-        if code:
-            self_time[_key(code[-1])] += n
-        for k in {_key(f) for f in code}:
-            inclusive[k] += n
+        if tname.startswith("bench-"):
+            continue  # the bench's own helper threads
+        group = (
+            "main thread"
+            if tname == "MainThread"
+            else ("extract threads" if tname.startswith("extract") else "other threads")
+        )
+        stage = next((s for f in code for marker, s in STAGE_MARKERS if marker in f), None)
+        if stage is None:
+            stage = "validate" if process != "main process" else "other"
+        leaf = _key(code[-1])
+        waiting = bool(_WAITING.match(leaf)) or any(_func(f) in _BLOCKING for f in code)
+        views = []
+        if not waiting:
+            cpu["thread"][f"{process}: {group}" if process == "main process" else process] += n
+            views.append(cpu)
+        if process == "main process" and group == "main thread":
+            views.append(wall)
+        for v in views:
+            v["n"] += n
+            v["stage"][(stage + " (waiting)") if waiting and v is wall else stage] += n
+            v["self"][leaf] += n
+            for k in {_key(f) for f in code}:
+                v["incl"][k] += n
     return {
-        "samples": total,
         "rate_hz": RATE_HZ,
-        "cpu_s": round(total / RATE_HZ, 1),
-        "by_stage": dict(by_stage.most_common()),
-        "by_thread": dict(by_thread.most_common()),
-        "top_self": self_time.most_common(15),
-        "top_inclusive": [(k, n) for k, n in inclusive.most_common(60) if not _is_frame_noise(k)][:25],
+        "samples": cpu["n"],
+        "cpu_s": round(cpu["n"] / RATE_HZ, 1),
+        "by_stage": dict(cpu["stage"].most_common()),
+        "by_thread": dict(cpu["thread"].most_common()),
+        "top_self": cpu["self"].most_common(15),
+        "top_inclusive": [(k, n) for k, n in cpu["incl"].most_common(80) if not _is_frame_noise(k)][:25],
+        "runner_wall": {
+            "samples": wall["n"],
+            "seconds": round(wall["n"] / RATE_HZ, 1),
+            "by_stage": dict(wall["stage"].most_common()),
+            "top_self": wall["self"].most_common(12),
+            "top_inclusive": [(k, n) for k, n in wall["incl"].most_common(80) if not _is_frame_noise(k)][:20],
+        },
     }
 
 
 def _is_frame_noise(key: str) -> bool:
-    """Frames every sample passes through (entry points, the runner loop) say nothing about cost."""
-    return any(s in key for s in ("<module>", "_run_module_as_main", "_run_code", "main (bench/worker.py)",
-                                  "run_jinbao", "Thread._bootstrap", "Thread.run", "_bootstrap_inner",
-                                  "spawn_main", "_main (multiprocessing", "BaseProcess._bootstrap",
-                                  "BaseProcess.run", "_process_worker", "timed_entity", "wrapper (bench/",
-                                  "run_city (jinbao/runner.py)", "run_entity (jinbao/runner.py)", "0x"))
+    """Frames every sample passes through (entry points, the runner loop, the import machinery's
+    plumbing) say nothing about cost."""
+    return any(
+        s in key
+        for s in (
+            "<frozen importlib._bootstrap",
+            "_handle_fromlist",
+            "_gcd_import",
+            "<module>",
+            "_run_module_as_main",
+            "_run_code",
+            "main (bench/worker.py)",
+            "run_jinbao",
+            "Thread._bootstrap",
+            "Thread.run",
+            "_bootstrap_inner",
+            "spawn_main",
+            "_main (multiprocessing",
+            "BaseProcess._bootstrap",
+            "BaseProcess.run",
+            "_process_worker",
+            "timed_entity",
+            "wrapper (bench/",
+            "run_city (jinbao/runner.py)",
+            "run_entity (jinbao/runner.py)",
+            "0x",
+        )
+    )

@@ -14,8 +14,20 @@ import psutil
 from bench.config import LABELS, ROOT
 
 TARGETS = {"ratio_vs_raw_floor": 0.5, "ratio_vs_dlt": 2.0, "ratio_vs_naive_pandas": 7.0}
-PACKAGES = ("pyarrow", "duckdb", "pandas", "pyodbc", "pymssql", "arrow-odbc", "psycopg", "sqlalchemy",
-            "great-expectations", "dlt", "adbc-driver-postgresql", "psutil")
+PACKAGES = (
+    "pyarrow",
+    "duckdb",
+    "pandas",
+    "pyodbc",
+    "pymssql",
+    "arrow-odbc",
+    "psycopg",
+    "sqlalchemy",
+    "great-expectations",
+    "dlt",
+    "adbc-driver-postgresql",
+    "psutil",
+)
 
 
 def _run(cmd: list[str]) -> str:
@@ -36,7 +48,9 @@ def machine_description() -> dict:
                 break
     except OSError:
         pass
-    freetds = next((line.split(":", 1)[1].strip() for line in _run(["tsql", "-C"]).splitlines() if "Version" in line), "")
+    freetds = next(
+        (line.split(":", 1)[1].strip() for line in _run(["tsql", "-C"]).splitlines() if "Version" in line), ""
+    )
     versions = {}
     for p in PACKAGES:
         try:
@@ -65,8 +79,12 @@ def ratios(methods: dict) -> dict:
     out = {}
     if not j.get("ok") or not j.get("rows_per_s"):
         return out
-    for key, other in (("ratio_vs_naive_pandas", "naive_pandas"), ("ratio_vs_dlt", "dlt_fastest"),
-                       ("ratio_vs_dlt_default", "dlt_default"), ("ratio_vs_raw_floor", "raw_floor")):
+    for key, other in (
+        ("ratio_vs_naive_pandas", "naive_pandas"),
+        ("ratio_vs_dlt", "dlt_fastest"),
+        ("ratio_vs_dlt_default", "dlt_default"),
+        ("ratio_vs_raw_floor", "raw_floor"),
+    ):
         o = methods.get(other, {})
         if o.get("ok") and o.get("rows_per_s"):
             out[key] = round(j["rows_per_s"] / o["rows_per_s"], 3)
@@ -120,10 +138,19 @@ def _scale_section(name: str, entry: dict) -> list[str]:
     src = entry["source"]
     methods = entry["methods"]
     j = methods.get("jinbao", {})
-    lines = [f"## Scale `{name}`: {src['rows']:,} rows of `{src['table']}` ({entry['persons']:,} persons)", ""]
+    lines = [
+        f"## Scale `{name}`: {src['rows']:,} rows of `{src['table']}` ({entry['persons']:,} persons)",
+        "",
+    ]
     rows = []
-    order = ["jinbao", *[k for k in methods if k.startswith("jinbao[")], "raw_floor", "dlt_fastest", "dlt_default",
-             "naive_pandas"]
+    order = [
+        "jinbao",
+        *[k for k in methods if k.startswith("jinbao[")],
+        "raw_floor",
+        "dlt_fastest",
+        "dlt_default",
+        "naive_pandas",
+    ]
     for key in order:
         m = methods.get(key)
         if not m:
@@ -132,29 +159,74 @@ def _scale_section(name: str, entry: dict) -> list[str]:
         if not m.get("ok"):
             rows.append([label, "failed", "", "", "", "", m.get("error", "")[:200].replace("|", "/")])
             continue
-        vs = "1.00" if key == "jinbao" else (
-            f"{j['rows_per_s'] / m['rows_per_s']:.2f}" if j.get("rows_per_s") and m.get("rows_per_s") else "–")
-        rows.append([
-            label + (" *(extrapolated)*" if m.get("extrapolated") else ""),
-            _n(m.get("rows_per_s")), vs, _n(m.get("seconds"), 1), _n(m.get("peak_rss_mb")),
-            _n(m.get("server_cpu_s_per_mrows"), 2), _correct(m),
-        ])
+        vs = (
+            "1.00"
+            if key == "jinbao"
+            else (
+                f"{j['rows_per_s'] / m['rows_per_s']:.2f}"
+                if j.get("rows_per_s") and m.get("rows_per_s")
+                else "–"
+            )
+        )
+        rows.append(
+            [
+                label
+                + (" *(extrapolated)*" if m.get("extrapolated") else "")
+                + (" *(partial: stopped at the time limit)*" if m.get("partial") else ""),
+                _n(m.get("rows_per_s")),
+                vs,
+                _n(m.get("seconds"), 1),
+                _n(m.get("peak_rss_mb")),
+                _n(m.get("server_cpu_s_per_mrows"), 2),
+                _correct(m),
+            ]
+        )
         if key == "jinbao" and m.get("city"):
             c = m["city"]
-            rows.append([LABELS["jinbao_city"], _n(c["rows_per_s"]), "", _n(c["seconds"], 1), "(same run)",
-                         _n(c["server_cpu_s"] / c["rows"] * 1e6 if c["rows"] else None, 2), ""])
-    lines += _table(["method", "rows/s", "jinbao ÷ method", "seconds", "peak RSS MB", "server CPU s / M rows",
-                     "correct"], rows)
+            rows.append(
+                [
+                    LABELS["jinbao_city"],
+                    _n(c["rows_per_s"]),
+                    "",
+                    _n(c["seconds"], 1),
+                    "(same run)",
+                    _n(c["server_cpu_s"] / c["rows"] * 1e6 if c["rows"] else None, 2),
+                    "",
+                ]
+            )
+    lines += _table(
+        ["method", "rows/s", "jinbao ÷ method", "seconds", "peak RSS MB", "server CPU s / M rows", "correct"],
+        rows,
+    )
     lines.append("")
     if j.get("ok"):
-        t = [[k, _n(j.get(k), 2) if j.get(k) is not None else "–", f"≥ {v}",
-              "met" if j.get(k) is not None and j[k] >= v else "not met"] for k, v in TARGETS.items()]
-        t.append(["jinbao peak RSS MB", _n(j.get("peak_rss_mb")), "< 512",
-                  "met" if j.get("peak_rss_mb", 1e9) < 512 else "not met"])
+        t = [
+            [
+                k,
+                _n(j.get(k), 2) if j.get(k) is not None else "–",
+                f"≥ {v}",
+                "met" if j.get(k) is not None and j[k] >= v else "not met",
+            ]
+            for k, v in TARGETS.items()
+        ]
+        t.append(
+            [
+                "jinbao peak RSS MB",
+                _n(j.get("peak_rss_mb")),
+                "< 512",
+                "met" if j.get("peak_rss_mb", 1e9) < 512 else "not met",
+            ]
+        )
         inc = entry.get("incremental") or {}
         if inc.get("ok"):
-            t.append(["incremental / full city time", f"{inc['share_of_full_city']:.1%}", "≤ 5%",
-                      "met" if inc["meets_target"] else "not met"])
+            t.append(
+                [
+                    "incremental / full city time",
+                    f"{inc['share_of_full_city']:.1%}",
+                    "≤ 5%",
+                    "met" if inc["meets_target"] else "not met",
+                ]
+            )
         lines += ["### Targets (jinbao's contribution rate ÷ the alternative's)", ""]
         lines += _table(["figure", "value", "target", ""], t)
         lines.append("")
@@ -165,25 +237,96 @@ def _scale_section(name: str, entry: dict) -> list[str]:
         m = methods.get(key)
         if not m or not m.get("ok") or not m.get("stages"):
             continue
-        srows.append([LABELS.get(key, key), "; ".join(
-            f"{s}: {v['seconds']:.1f} s ({_n(v['rows_per_s'])}/s)" for s, v in m["stages"].items())])
+        srows.append(
+            [
+                LABELS.get(key, key),
+                "; ".join(
+                    f"{s}: {v['seconds']:.1f} s ({_n(v['rows_per_s'])}/s)" for s, v in m["stages"].items()
+                ),
+            ]
+        )
     lines += _table(["method", "stages"], srows)
     lines.append("")
+    if j.get("partial"):
+        lines += [
+            f"**jinbao did not finish:** {j['reason']}. Its figures are the contribution entity's rate so far; "
+            "correctness is not checked and there is no incremental run.",
+            "",
+        ]
     if j.get("ok"):
-        lines += ["jinbao's stages are wall time on the runner's thread: *extract* is time spent waiting for the next "
-                  "page (extraction runs in its own threads), *validate* is submitting a page to the expectations "
-                  "process and waiting for its verdict, *load* every call into the target (staging, COPY, merge, "
-                  "quarantine, ledger, totals), *other* the rest of the runner (quarantine rows, bookkeeping).", ""]
-        c = j["city"]
-        erows = [[n, _n(e.get("rows")), _n(e.get("seconds"), 1),
-                  _n(e["rows"] / e["seconds"]) if e.get("seconds") else "–",
-                  ", ".join(f"{k} {v:.1f}" for k, v in e.get("stages", {}).items()),
-                  ", ".join(f"{k} {v:.1f}" for k, v in (e.get("cpu_s") or {}).items()),
-                  _n(e.get("server_cpu_s"), 1)] for n, e in c["entities"].items()]
-        lines += ["### jinbao per entity (whole-city run)", ""]
-        lines += _table(["entity", "rows", "seconds", "rows/s", "stages (s)", "client CPU s by thread/process",
-                         "server CPU s"], erows)
+        lines += [
+            "jinbao's stages are wall time on the runner's thread: *extract* is time spent waiting for the next "
+            "page (extraction runs in its own threads), *validate* is submitting a page to the expectations "
+            "process and waiting for its verdict, *load* every call into the target (staging, COPY, merge, "
+            "quarantine, ledger, totals), *other* the rest of the runner (quarantine rows, bookkeeping).",
+            "",
+        ]
+    if j.get("ok") and j.get("sql"):
+        lines += [
+            "### jinbao's calls into PostgreSQL, contribution entity (outermost call, by statement)",
+            "",
+        ]
+        lines += _table(
+            ["statement (first words)", "calls", "seconds"],
+            [[f"`{q['sql']}`", _n(q["calls"]), _n(q["seconds"], 1)] for q in j["sql"]],
+        )
         lines.append("")
+    if j.get("ok") and j.get("city"):
+        c = j["city"]
+        erows = [
+            [
+                n,
+                _n(e.get("rows")),
+                _n(e.get("seconds"), 1),
+                _n(e["rows"] / e["seconds"]) if e.get("seconds") else "–",
+                ", ".join(f"{k} {v:.1f}" for k, v in e.get("stages", {}).items()),
+                ", ".join(f"{k} {v:.1f}" for k, v in (e.get("cpu_s") or {}).items()),
+                _n(e.get("server_cpu_s"), 1),
+            ]
+            for n, e in c["entities"].items()
+        ]
+        lines += ["### jinbao per entity (whole-city run)", ""]
+        lines += _table(
+            [
+                "entity",
+                "rows",
+                "seconds",
+                "rows/s",
+                "stages (s)",
+                "client CPU s by thread/process",
+                "server CPU s",
+            ],
+            erows,
+        )
+        lines.append("")
+
+    ceil = entry.get("jinbao_ceilings")
+    if ceil:
+        lines += ["### jinbao's stages without the load (what each stage alone can reach)", ""]
+        if ceil.get("error"):
+            lines += [f"Failed: `{ceil['error'][:300]}`", ""]
+        else:
+            lines += _table(
+                ["driver", "extract_parallel alone, rows/s", "server CPU s / M rows"],
+                [
+                    [
+                        d,
+                        _n(x.get("rows_per_s")) if "error" not in x else x["error"][:120],
+                        _n(x.get("server_cpu_s_per_mrows"), 2),
+                    ]
+                    for d, x in ceil["extract"].items()
+                ],
+            )
+            pl = ceil.get("pipeline") or {}
+            lines += [
+                "",
+                f"With {pl.get('driver')}: extract + `normalize_batch` on the runner's thread "
+                f"{_n(pl.get('extract_and_transform_rows_per_s'))} rows/s; `normalize_batch` alone "
+                f"{_n(pl.get('transform_rows_per_s'))} rows/s; Great Expectations' contribution suite in-process "
+                f"{_n(pl.get('validate_rows_per_s'))} rows/s (first {_n(pl.get('validated_rows'))} rows). "
+                "The person index comes from the generator's truth instead of the target.",
+                "",
+            ]
 
     lines += ["### Where the CPU went (whole worker run, seconds)", ""]
     crows = []
@@ -192,15 +335,39 @@ def _scale_section(name: str, entry: dict) -> list[str]:
         if not m or not m.get("ok") or m.get("extrapolated"):
             continue
         w = m["worker"]
-        crows.append([LABELS.get(key, key), _n(w["wall_s"], 1), _n(w["client_cpu_s"], 1), _n(w["server_cpu_s"], 1),
-                      _n(w["postgres_cpu_s"], 1), _n(w["other_cpu_s"], 1),
-                      ", ".join(f"{k} {v:.0f}" for k, v in sorted(w["peak_rss_by_process_mb"].items(),
-                                                                  key=lambda kv: -kv[1])[:4])])
-    lines += _table(["method", "wall s", "method's processes", "simulator", "PostgreSQL", "other jobs on the machine",
-                     "peak RSS by process (MB)"], crows)
-    lines += ["", "*wall* includes interpreter start, imports and the text-check copy; the rates above use the timed "
-              "part only. *other jobs* is CPU the machine spent outside this measurement (2 cores: anything above a "
-              "few seconds means the figures are pessimistic).", ""]
+        crows.append(
+            [
+                LABELS.get(key, key),
+                _n(w["wall_s"], 1),
+                _n(w["client_cpu_s"], 1),
+                _n(w["server_cpu_s"], 1),
+                _n(w["postgres_cpu_s"], 1),
+                _n(w["other_cpu_s"], 1),
+                ", ".join(
+                    f"{k} {v:.0f}"
+                    for k, v in sorted(w["peak_rss_by_process_mb"].items(), key=lambda kv: -kv[1])[:4]
+                ),
+            ]
+        )
+    lines += _table(
+        [
+            "method",
+            "wall s",
+            "method's processes",
+            "simulator",
+            "PostgreSQL",
+            "other jobs on the machine",
+            "peak RSS by process (MB)",
+        ],
+        crows,
+    )
+    lines += [
+        "",
+        "*wall* includes interpreter start, imports and the text-check copy; the rates above use the timed "
+        "part only. *other jobs* is CPU the machine spent outside this measurement (2 cores: anything above a "
+        "few seconds means the figures are pessimistic).",
+        "",
+    ]
 
     lines += ["### Correctness", ""]
     krows = []
@@ -210,18 +377,28 @@ def _scale_section(name: str, entry: dict) -> list[str]:
             continue
         c = m["correctness"]
         if key.startswith("jinbao"):
-            detail = (f"loaded {c['rows']:,} + quarantined {c['quarantined']:,} = {c['rows'] + c['quarantined']:,} "
-                      f"(source {src['rows']:,}); money loaded {c['money_total_loaded']} + quarantined "
-                      f"{c['money_total_quarantined']} vs source {src['money_total']}; truth match: {c['truth_ok']}; "
-                      f"reconciled: {c['reconciled']}")
+            detail = (
+                f"loaded {c['rows']:,} + quarantined {c['quarantined']:,} = {c['rows'] + c['quarantined']:,} "
+                f"(source {src['rows']:,}); money loaded {c['money_total_loaded']} + quarantined "
+                f"{c['money_total_quarantined']} vs source {src['money_total']}; truth match: {c['truth_ok']}; "
+                f"reconciled: {c['reconciled']}"
+            )
         else:
             mt = ", ".join(f"{k}: {v}" for k, v in c["money_types"].items())
-            detail = (f"{c['rows']:,} rows; money total {c['money_total']} vs source {src['money_total']}; "
-                      f"column types {mt}; key type {c['key_type']}")
+            detail = (
+                f"{c['rows']:,} rows; money total {c['money_total']} vs source {src['money_total']}; "
+                f"column types {mt}; key type {c['key_type']}"
+            )
         t = c["text"]
-        krows.append([LABELS.get(key, key), _correct(m), detail,
-                      f"{t['samples'] - t['mismatch_count']}/{t['samples']} names equal" + (
-                          f"; e.g. {t['mismatches'][0]}" if t["mismatches"] else "")])
+        krows.append(
+            [
+                LABELS.get(key, key),
+                _correct(m),
+                detail,
+                f"{t['samples'] - t['mismatch_count']}/{t['samples']} names equal"
+                + (f"; e.g. {t['mismatches'][0]}" if t["mismatches"] else ""),
+            ]
+        )
     lines += _table(["method", "correct", "rows and money", "Chinese text"], krows)
     lines.append("")
 
@@ -233,21 +410,42 @@ def _scale_section(name: str, entry: dict) -> list[str]:
         if inc.get("ok"):
             lines += [
                 f"{inc['changed_rows']:,} contribution rows ({inc['change_share']:.1%}) changed in a copy of the "
-                f"source (employer_due + 1.00" + (f", watermark `{inc['watermark']}` moved one day past the newest"
-                                                  if inc.get("watermark") else "") + "), then "
-                "`run_city(..., mode=\"incremental\")` on the database of the full load:", "",
-                *_table(["figure", "value"], [
-                    ["whole city, incremental", f"{inc['city_seconds']:.1f} s ({inc['share_of_full_city']:.1%} of the "
-                                                f"full load's {inc['full_city_seconds']:.1f} s; target ≤ 5%)"],
-                    ["contribution entity", f"{inc['contribution_seconds']:.1f} s, {inc['contribution_rows_read']:,} "
-                                            f"rows read, {inc['contribution_updated']:,} updated"],
-                    ["changed rows found with their new amount", f"{inc['check']['held']:,} held, "
-                                                                 f"{inc['check']['stale']} stale"],
-                    ["peak RSS MB", _n(inc["peak_rss_mb"])],
-                ]),
+                f"source (employer_due + 1.00"
+                + (
+                    f", watermark `{inc['watermark']}` moved one day past the newest"
+                    if inc.get("watermark")
+                    else ""
+                )
+                + "), then "
+                '`run_city(..., mode="incremental")` on the database of the full load:',
                 "",
-                "Per entity: " + "; ".join(f"{n} {e['rows_read']:,} rows read in {e['seconds']:.1f} s"
-                                           for n, e in inc["entities"].items() if e.get("seconds") is not None),
+                *_table(
+                    ["figure", "value"],
+                    [
+                        [
+                            "whole city, incremental",
+                            f"{inc['city_seconds']:.1f} s ({inc['share_of_full_city']:.1%} of the "
+                            f"full load's {inc['full_city_seconds']:.1f} s; target ≤ 5%)",
+                        ],
+                        [
+                            "contribution entity",
+                            f"{inc['contribution_seconds']:.1f} s, {inc['contribution_rows_read']:,} "
+                            f"rows read, {inc['contribution_updated']:,} updated",
+                        ],
+                        [
+                            "changed rows found with their new amount",
+                            f"{inc['check']['held']:,} held, {inc['check']['stale']} stale",
+                        ],
+                        ["peak RSS MB", _n(inc["peak_rss_mb"])],
+                    ],
+                ),
+                "",
+                "Per entity: "
+                + "; ".join(
+                    f"{n} {e['rows_read']:,} rows read in {e['seconds']:.1f} s"
+                    for n, e in inc["entities"].items()
+                    if e.get("seconds") is not None
+                ),
                 "",
             ]
         elif inc.get("error"):
@@ -262,18 +460,23 @@ def _scale_section(name: str, entry: dict) -> list[str]:
         if probe and probe.get("reflection") != "ok":
             failures = dict.fromkeys(
                 (v.get("queries") or ["?"])[-1][:260] + " → " + v["error"][:170]
-                for v in probe.get("steps", {}).values() if not v["ok"])
+                for v in probe.get("steps", {}).values()
+                if not v["ok"]
+            )
             notes.append(
                 "- dlt: reflecting `dbo.ac43` (SQLAlchemy's mssql dialect, which reflects through `sys.*` catalog "
                 "views only) fails on the simulator, so both dlt runs declare the table (legacy types) in a "
                 "`MetaData` handed to `sql_table`. Has-table, columns, primary key, foreign keys and indexes all "
-                "stop at: " + "; ".join(f"`{f}`" for f in failures))
+                "stop at: " + "; ".join(f"`{f}`" for f in failures)
+            )
             probe = None
         if m.get("loader_files"):
             notes.append(f"- {LABELS.get(key, key)}: loader files {', '.join(m['loader_files'])}")
         if m.get("dtypes"):
-            notes.append(f"- {LABELS.get(key, key)}: DataFrame dtypes "
-                         + ", ".join(f"{c} {t}" for c, t in m["dtypes"].items()))
+            notes.append(
+                f"- {LABELS.get(key, key)}: DataFrame dtypes "
+                + ", ".join(f"{c} {t}" for c, t in m["dtypes"].items())
+            )
         if m.get("copy"):
             notes.append(f"- {LABELS.get(key, key)}: {m['copy']}, dump {m.get('dump_mb')} MB")
     if notes:
@@ -288,26 +491,61 @@ def _profile_section(p: dict) -> list[str]:
     if p.get("skipped"):
         return [*lines, f"Skipped: {p['skipped']}", ""]
     total = p["samples"] or 1
+    stopped = f"; stopped after {p['stopped_after_s']} s" if p.get("stopped_after_s") else ""
+    rate = p.get("contribution_rows_per_s_under_profiler")
     lines += [
-        f"A separate jinbao run at scale `{p['scale']}` (driver {p.get('driver')}) under `py-spy record --rate "
-        f"{p['rate_hz']} --native --subprocesses --threads` ({p['samples']:,} samples ≈ {p['cpu_s']} CPU s in jinbao's "
-        f"processes; the profiler slows the run: "
-        f"{_n(p.get('contribution_rows_per_s_under_profiler'))} contribution rows/s under it).", "",
-        "CPU by stage (root-most frame from `extractors/`, `transforms/`, `quality/` or Great Expectations, "
-        "`loaders/`):", "",
-        *_table(["stage", "share of samples"], [[k, f"{v / total:.1%}"] for k, v in p["by_stage"].items()]),
+        f"A separate jinbao run at scale `{p['scale']}` (driver {p.get('driver')}{stopped}) under `py-spy record "
+        f"--rate {p['rate_hz']} --native --subprocesses --threads --idle`"
+        + (f" ({_n(rate)} contribution rows/s under the profiler)" if rate else "")
+        + ".",
         "",
-        *_table(["process / thread", "share of samples"], [[k, f"{v / total:.1%}"] for k, v in p["by_thread"].items()]),
+        f"**CPU** ({p['samples']:,} samples ≈ {p['cpu_s']} CPU s in jinbao's processes; samples whose leaf frame is a "
+        "wait are left out). By stage (root-most frame from `extractors/`, `transforms/`, `quality/` or Great "
+        "Expectations, `loaders/`):",
         "",
-        "Top functions by own time (leaf frames, native included):", "",
-        *_table(["#", "function", "share"], [[i + 1, f"`{k}`", f"{v / total:.1%}"]
-                                            for i, (k, v) in enumerate(p["top_self"][:10])]),
+        *_table(
+            ["stage", "share of CPU samples"], [[k, f"{v / total:.1%}"] for k, v in p["by_stage"].items()]
+        ),
         "",
-        "Top functions by inclusive time:", "",
-        *_table(["#", "function", "share"], [[i + 1, f"`{k}`", f"{v / total:.1%}"]
-                                            for i, (k, v) in enumerate(p["top_inclusive"][:15])]),
+        *_table(
+            ["process / thread", "share of CPU samples"],
+            [[k, f"{v / total:.1%}"] for k, v in p["by_thread"].items()],
+        ),
+        "",
+        "Top functions by own CPU time (leaf frames, native included):",
+        "",
+        *_table(
+            ["#", "function", "share"],
+            [[i + 1, f"`{k}`", f"{v / total:.1%}"] for i, (k, v) in enumerate(p["top_self"][:10])],
+        ),
+        "",
+        "Top functions by inclusive CPU time:",
+        "",
+        *_table(
+            ["#", "function", "share"],
+            [[i + 1, f"`{k}`", f"{v / total:.1%}"] for i, (k, v) in enumerate(p["top_inclusive"][:12])],
+        ),
         "",
     ]
+    w = p.get("runner_wall")
+    if w and w.get("samples"):
+        wt = w["samples"]
+        lines += [
+            f"**The runner's thread, wall clock** ({w['seconds']} s sampled, waits included: this thread is the "
+            "pipeline's critical path; *(waiting)* means blocked on PostgreSQL, the extract queue, the expectations "
+            "process or a lock):",
+            "",
+            *_table(
+                ["stage", "share of the runner's time"],
+                [[k, f"{v / wt:.1%}"] for k, v in w["by_stage"].items()],
+            ),
+            "",
+            *_table(
+                ["#", "function (inclusive)", "share"],
+                [[i + 1, f"`{k}`", f"{v / wt:.1%}"] for i, (k, v) in enumerate(w["top_inclusive"][:12])],
+            ),
+            "",
+        ]
     return lines
 
 

@@ -103,6 +103,7 @@ def pick_text_samples(rows: list[tuple[str, str, str | None]], n: int = TEXT_SAM
 
     ``rows`` are (person_no, source name, unified name or None) in a stable order.
     """
+
     def hard(name: str) -> bool:
         return any(_is_gbk_only(c) or "\ue000" <= c <= "\uf8ff" or c == "\u3000" for c in name)
 
@@ -130,9 +131,15 @@ def source_facts(db: Path, spec) -> SourceFacts:
             f"SELECT count(*), CAST(sum({_q(key)}) AS HUGEINT), max({_q(key)}), {sums} FROM {_q(entity.table)}"
         ).fetchone()
         city_rows = {
-            name: con.execute(f"SELECT count(*) FROM {_q(e.table)}").fetchone()[0] for name, e in spec.ordered_entities()
+            name: con.execute(f"SELECT count(*) FROM {_q(e.table)}").fetchone()[0]
+            for name, e in spec.ordered_entities()
         }
-        tables = {r[0] for r in con.execute("SELECT table_schema || '.' || table_name FROM information_schema.tables").fetchall()}
+        tables = {
+            r[0]
+            for r in con.execute(
+                "SELECT table_schema || '.' || table_name FROM information_schema.tables"
+            ).fetchall()
+        }
         truth_rows = truth_money = None
         if "truth.contribution" in tables:
             unified = [entity.columns[c].to for c in money_src]
@@ -148,8 +155,12 @@ def source_facts(db: Path, spec) -> SourceFacts:
                 f"JOIN truth.person_xref t ON t.source_person_no = trim(s.{_q(pno)}) ORDER BY s.{_q(pno)}"
             ).fetchall()
         else:
-            people = [(p, n, None) for p, n in con.execute(
-                f"SELECT {_q(pno)}, {_q(pname)} FROM {_q(person.table)} ORDER BY 1").fetchall()]
+            people = [
+                (p, n, None)
+                for p, n in con.execute(
+                    f"SELECT {_q(pno)}, {_q(pname)} FROM {_q(person.table)} ORDER BY 1"
+                ).fetchall()
+            ]
     finally:
         con.close()
     return SourceFacts(
@@ -186,12 +197,24 @@ def change_rows(db: Path, out: Path, spec, share: float) -> dict:
             bump = con.execute(f"SELECT max({_q(entity.watermark)}) FROM {_q(entity.table)}").fetchone()[0]
             con.execute("SET VARIABLE bench_stamp = ?::TIMESTAMP + INTERVAL 1 DAY", [bump])
             sets.append(f"{_q(entity.watermark)} = getvariable('bench_stamp')")
-        keys = [r[0] for r in con.execute(f"SELECT {_q(key)} FROM {_q(entity.table)} WHERE {where}").fetchall()]
+        keys = [
+            r[0] for r in con.execute(f"SELECT {_q(key)} FROM {_q(entity.table)} WHERE {where}").fetchall()
+        ]
         con.execute(f"UPDATE {_q(entity.table)} SET {', '.join(sets)} WHERE {where}")
         con.execute("CHECKPOINT")
     finally:
         con.close()
     return {"rows": n, "changed": len(keys), "keys": keys, "watermark": entity.watermark, "column": due}
+
+
+def die_with_parent() -> None:
+    """In a child, before exec: the kernel sends it SIGTERM when the bench process dies (Linux)."""
+    import contextlib
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 class SimServer:
@@ -207,7 +230,11 @@ class SimServer:
     def __enter__(self) -> SimServer:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "fixtures.tds", str(self.db), "--port", "0", *self.extra_args],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            cwd=ROOT,
+            preexec_fn=die_with_parent,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -239,4 +266,3 @@ class SimServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-

@@ -48,8 +48,8 @@ def _select(table: str, columns: list[str]) -> str:
 class CpuWatch(threading.Thread):
     """CPU seconds of this process's threads by name group, and of its child processes.
 
-    Threads are sampled every 0.1 s (a thread that ended keeps its last sample), so a short-lived
-    thread's last tenth of a second may be missed.
+    Threads are sampled every 0.25 s (a thread that ended keeps its last sample), so a short-lived
+    thread's last quarter of a second may be missed; child processes are listed again every 2 s.
     """
 
     def __init__(self):
@@ -57,6 +57,7 @@ class CpuWatch(threading.Thread):
         self.me = psutil.Process()
         self.seen: dict[int, tuple[str, float]] = {}
         self.children: dict[int, float] = {}
+        self.kids: list[psutil.Process] = []
         self.halt = threading.Event()
         self.lock = threading.Lock()
 
@@ -68,11 +69,12 @@ class CpuWatch(threading.Thread):
             return "extract threads"
         return "other threads"
 
-    def sample(self) -> None:
+    def sample(self, children: bool = True) -> None:
         names = {t.native_id: t.name for t in threading.enumerate()}
         try:
             threads = self.me.threads()
-            kids = self.me.children(recursive=True)
+            if children or not self.kids:
+                self.kids = self.me.children(recursive=True)  # scans /proc: not at every sample
         except psutil.Error:
             return
         with self.lock:
@@ -81,7 +83,7 @@ class CpuWatch(threading.Thread):
                 if name == "bench-cpuwatch":
                     continue
                 self.seen[t.id] = (name, t.user_time + t.system_time)
-            for k in kids:
+            for k in self.kids:
                 try:
                     c = k.cpu_times()
                     self.children[k.pid] = c.user + c.system
@@ -98,12 +100,18 @@ class CpuWatch(threading.Thread):
         return dict(out)
 
     def run(self) -> None:
-        while not self.halt.wait(0.1):
-            self.sample()
+        n = 0
+        while not self.halt.wait(0.25):
+            n += 1
+            self.sample(children=n % 8 == 0)
 
 
 def _diff(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
-    return {k: round(b.get(k, 0.0) - a.get(k, 0.0), 3) for k in sorted(set(a) | set(b)) if b.get(k, 0.0) - a.get(k, 0.0) > 0.0005}
+    return {
+        k: round(b.get(k, 0.0) - a.get(k, 0.0), 3)
+        for k in sorted(set(a) | set(b))
+        if b.get(k, 0.0) - a.get(k, 0.0) > 0.0005
+    }
 
 
 # -- jinbao ---------------------------------------------------------------------------------------
@@ -115,6 +123,8 @@ class StageClock:
     def __init__(self):
         self.entity = "setup"
         self.totals: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        self.rows: dict[str, int] = defaultdict(int)  # rows extracted so far, per entity
+        self.sql: dict[str, dict[str, list]] = defaultdict(dict)  # entity -> statement -> [calls, seconds]
         self.local = threading.local()
 
     @contextmanager
@@ -138,6 +148,24 @@ class StageClock:
         wrapper.__wrapped__ = fn
         return wrapper
 
+    def timed_sql(self, fn: Callable, label: Callable[..., str]) -> Callable:
+        """Seconds per SQL statement (its first words), outermost call only: where the load stage goes."""
+
+        def wrapper(*a, **kw):
+            if getattr(self.local, "in_sql", False):
+                return fn(*a, **kw)
+            self.local.in_sql = True
+            t = time.perf_counter()
+            try:
+                return fn(*a, **kw)
+            finally:
+                entry = self.sql[self.entity].setdefault(label(*a, **kw), [0, 0.0])
+                entry[0] += 1
+                entry[1] += time.perf_counter() - t
+                self.local.in_sql = False
+
+        return wrapper
+
     def timed_iter(self, name: str, fn: Callable) -> Callable:
         """A generator function whose every ``next()`` counts as ``name`` (waiting for the producer included)."""
 
@@ -149,6 +177,7 @@ class StageClock:
                         item = next(it)
                     except StopIteration:
                         return
+                self.rows[self.entity] += getattr(item, "num_rows", 0)
                 yield item
 
         return wrapper
@@ -188,12 +217,28 @@ class _TimedChecker:
 
 
 _NOT_LOAD = {"close", "url", "marker", "scope"}
+_SQL_METHODS = ("execute", "fetchall", "fetch_arrow", "_rowcount")
+
+
+def _sql_label(sql, *a, **kw) -> str:
+    text = re.sub(r"\s+", " ", str(sql)).strip()
+    text = re.sub(r"'[^']*'", "'…'", text)
+    return text[:110]
+
+
+def _stage_label(name, *a, **kw) -> str:
+    return f"stage(): CREATE TEMP TABLE {name} + Arrow CSV + COPY"
 
 
 def _instrument_target(target, clock: StageClock) -> list[str]:
     """Every public method of the target counts as load (staging, merge, quarantine, ledger, totals)."""
     import inspect
 
+    for name in _SQL_METHODS:
+        if hasattr(target, name):
+            setattr(target, name, clock.timed_sql(getattr(target, name), _sql_label))
+    if hasattr(target, "stage"):
+        target.stage = clock.timed_sql(target.stage, _stage_label)
     wrapped = []
     names = {n for cls in type(target).__mro__ for n, v in vars(cls).items() if inspect.isfunction(v)}
     for name in sorted(names):
@@ -215,21 +260,28 @@ def run_jinbao(args: dict) -> dict:
     endpoint = SourceEndpoint("127.0.0.1", args["port"], args["user"], args["password"], spec.source.database)
     clock = StageClock()
     cpu = CpuWatch()
-    cpu.start()
+    if not args.get("profiled"):  # under py-spy the bench's own sampling would show up in the profile
+        cpu.start()
     notes: list[str] = []
     entities: dict[str, dict] = {}
 
     # The hooks wrap names the runner looks up at call time; jinbao's code is not changed.
     for attr, wrap in (("extract_parallel", clock.timed_iter), ("normalize_batch", clock.timed)):
         if hasattr(runner, attr):
-            setattr(runner, attr, wrap("extract" if attr == "extract_parallel" else "transform", getattr(runner, attr)))
+            setattr(
+                runner,
+                attr,
+                wrap("extract" if attr == "extract_parallel" else "transform", getattr(runner, attr)),
+            )
         else:
             notes.append(f"jinbao.runner.{attr} not found: its stage is counted as 'other'")
     run_entity = runner.run_entity
+    current: dict = {}
 
     def timed_entity(spec_, name, *a, **kw):
         clock.entity = name
         c0, s0, t0 = cpu.snapshot(), _server_cpu(args), time.perf_counter()
+        current.update(name=name, t0=t0, s0=s0)
         try:
             rec = run_entity(spec_, name, *a, **kw)
         finally:
@@ -239,9 +291,38 @@ def run_jinbao(args: dict) -> dict:
                 "server_cpu_s": round(_server_cpu(args) - s0, 3),
                 "cpu_s": _diff(c0, cpu.snapshot()),
                 "stages": {k: round(v, 3) for k, v in clock.totals[name].items()},
+                "sql": _top_sql(clock.sql[name]),
             }
             clock.entity = "after"
+            current.clear()
         return rec
+
+    def progress() -> dict:
+        """Where the run stands, for the parent when it has to stop a run that is too slow."""
+        now = time.perf_counter()
+        cur = dict(current)
+        out = {"entities": dict(entities), "elapsed_s": round(now - started, 3)}
+        if cur:
+            name = cur["name"]
+            out["current"] = {
+                "entity": name,
+                "rows": clock.rows[name],
+                "seconds": round(now - cur["t0"], 3),
+                "server_cpu_s": round(_server_cpu(args) - cur["s0"], 3),
+                "stages": {k: round(v, 3) for k, v in clock.totals[name].items()},
+                "sql": _top_sql(clock.sql[name]),
+            }
+        return out
+
+    def write_progress() -> None:
+        path = Path(args["progress_path"])
+        while not cpu.halt.wait(1.0):
+            try:
+                tmp = path.with_suffix(".tmp")
+                tmp.write_text(json.dumps(progress(), default=str))
+                tmp.replace(path)
+            except Exception:  # a progress report is best effort; the run goes on
+                pass
 
     runner.run_entity = timed_entity
     checker_cls = getattr(__import__("quality.checks", fromlist=["x"]), "BackgroundChecker", None)
@@ -249,6 +330,8 @@ def run_jinbao(args: dict) -> dict:
         from quality.checks import BatchChecker as checker_cls
     c_start, s_start = cpu.snapshot(), _server_cpu(args)
     started = time.perf_counter()
+    if args.get("progress_path"):
+        threading.Thread(target=write_progress, daemon=True, name="bench-progress").start()
     inner = checker_cls()
     checker = _TimedChecker(inner, clock)
     try:
@@ -263,12 +346,21 @@ def run_jinbao(args: dict) -> dict:
     for name, rec in run.entities.items():
         e = entities.setdefault(name, {})
         e.update(
-            rows=rec.extracted_rows, loaded=rec.loaded_rows, quarantined=rec.quarantined_rows,
-            merged=rec.merged_rows, inserted=rec.inserted, updated=rec.updated, unchanged=rec.unchanged,
-            extracted_money=str(rec.extracted_money), loaded_money=str(rec.loaded_money),
-            quarantined_money=str(rec.quarantined_money), target_rows=rec.target_rows,
-            target_money=str(rec.target_money), target_quarantined=rec.target_quarantined,
-            reconciled=rec.reconciled, quarantine_by_reason=dict(rec.quarantine_by_reason),
+            rows=rec.extracted_rows,
+            loaded=rec.loaded_rows,
+            quarantined=rec.quarantined_rows,
+            merged=rec.merged_rows,
+            inserted=rec.inserted,
+            updated=rec.updated,
+            unchanged=rec.unchanged,
+            extracted_money=str(rec.extracted_money),
+            loaded_money=str(rec.loaded_money),
+            quarantined_money=str(rec.quarantined_money),
+            target_rows=rec.target_rows,
+            target_money=str(rec.target_money),
+            target_quarantined=rec.target_quarantined,
+            reconciled=rec.reconciled,
+            quarantine_by_reason=dict(rec.quarantine_by_reason),
         )
         staged = sum(e.get("stages", {}).values())
         e.setdefault("stages", {})["other"] = round(max(0.0, e.get("seconds", 0.0) - staged), 3)
@@ -286,6 +378,82 @@ def run_jinbao(args: dict) -> dict:
         "instrumented_target_methods": wrapped,
         "notes": notes,
     }
+
+
+def run_ceilings(args: dict) -> dict:
+    """jinbao's stages without the load: how fast each driver extracts the contribution table, and how fast
+    the headline driver's pages are normalized and validated (Great Expectations, in this process)."""
+    import duckdb
+    import pyarrow as pa
+
+    from extractors import SourceEndpoint, extract_parallel
+    from jinbao.demo import with_driver
+    from jinbao.spec import city_spec
+    from quality.checks import BatchChecker
+    from transforms.normalize import normalize_batch
+
+    base = city_spec(args["city"])
+    entity = base.entities["contribution"]
+    endpoint = SourceEndpoint("127.0.0.1", args["port"], args["user"], args["password"], base.source.database)
+    out: dict = {"extract": {}, "notes": []}
+    for driver in args["drivers"]:
+        spec = with_driver(base, driver)
+        s0, t0, rows = _server_cpu(args), time.perf_counter(), 0
+        try:
+            for batch in extract_parallel(spec.source, entity, endpoint):
+                rows += batch.num_rows
+        except Exception as exc:
+            out["extract"][driver] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+            continue
+        t = time.perf_counter() - t0
+        out["extract"][driver] = {
+            "rows": rows,
+            "seconds": round(t, 3),
+            "rows_per_s": round(rows / t),
+            "server_cpu_s_per_mrows": round((_server_cpu(args) - s0) / rows * 1e6, 3),
+        }
+    # the person index the runner would read from the target, here from the generator's truth
+    con = duckdb.connect(args["city_db"], read_only=True)
+    index = con.sql("SELECT source_person_no, id_number FROM truth.person_xref").to_arrow_table()
+    con.close()
+    index = pa.table(
+        {
+            "source_person_no": index.column(0).cast(pa.string()),
+            "id_number": index.column(1).cast(pa.string()),
+        }
+    )
+    spec = with_driver(base, args["drivers"][0])
+    checker = BatchChecker()
+    norm_s = check_s = 0.0
+    rows = checked = 0
+    t0 = time.perf_counter()
+    for batch in extract_parallel(spec.source, entity, endpoint):
+        t = time.perf_counter()
+        norm = normalize_batch("contribution", batch, entity, args["city"], person_index=index)
+        norm_s += time.perf_counter() - t
+        rows += batch.num_rows
+        if checked < args.get("validate_rows", 200_000):
+            t = time.perf_counter()
+            checker.check("contribution", norm.rows)
+            check_s += time.perf_counter() - t
+            checked += norm.rows.num_rows
+    total = time.perf_counter() - t0
+    out["pipeline"] = {
+        "driver": args["drivers"][0],
+        "rows": rows,
+        "extract_and_transform_rows_per_s": round(rows / (total - check_s)),
+        "transform_rows_per_s": round(rows / norm_s) if norm_s else None,
+        "validate_rows_per_s": round(checked / check_s) if check_s else None,
+        "validated_rows": checked,
+    }
+    out["seconds"] = round(total, 3)
+    out["rows"] = rows
+    return out
+
+
+def _top_sql(stats: dict[str, list], n: int = 8) -> list[dict]:
+    top = sorted(stats.items(), key=lambda kv: -kv[1][1])[:n]
+    return [{"sql": k, "calls": c, "seconds": round(t, 3)} for k, (c, t) in top]
 
 
 # -- naive pandas ---------------------------------------------------------------------------------
@@ -342,10 +510,23 @@ def _sa_table(metadata, name: str, sql_types: dict[str, str], key: str | None):
         elif base in ("decimal", "numeric"):
             typ = getattr(mssql, base.upper())(a, b)
         else:
-            typ = {"int": mssql.INTEGER, "bigint": mssql.BIGINT, "smallint": mssql.SMALLINT, "money": mssql.MONEY,
-                   "datetime": mssql.DATETIME, "float": mssql.FLOAT}[base]()
+            typ = {
+                "int": mssql.INTEGER,
+                "bigint": mssql.BIGINT,
+                "smallint": mssql.SMALLINT,
+                "money": mssql.MONEY,
+                "datetime": mssql.DATETIME,
+                "float": mssql.FLOAT,
+            }[base]()
         cols.append(sa.Column(col, typ, primary_key=(col == key)))
     return sa.Table(name, metadata, *cols)
+
+
+def _money_as_decimal(sql_type):
+    import sqlalchemy as sa
+    from sqlalchemy.dialects import mssql
+
+    return sa.Numeric(19, 4) if isinstance(sql_type, mssql.MONEY) else sql_type
 
 
 def _reflection_probe(url: str) -> dict:
@@ -358,7 +539,9 @@ def _reflection_probe(url: str) -> dict:
 
     sent: list[str] = []
     engine = sa.create_engine(url)
-    sa.event.listen(engine, "before_cursor_execute", lambda c, cur, stmt, *a: sent.append(" ".join(stmt.split())))
+    sa.event.listen(
+        engine, "before_cursor_execute", lambda c, cur, stmt, *a: sent.append(" ".join(stmt.split()))
+    )
     out: dict = {"queries": sent}
     try:
         sa.Table("ac43", sa.MetaData(schema="dbo"), autoload_with=engine)
@@ -405,7 +588,15 @@ def run_dlt(args: dict) -> dict:
     _sa_table(md, table_name, args["sql_types"], args["key"])
     _sa_table(md, text_name, args["text_sql_types"], None)
     cfg = args.get("dlt", {})
-    kw = {"chunk_size": cfg["chunk_size"]} if cfg.get("chunk_size") else {}
+    kw: dict = {"chunk_size": cfg["chunk_size"]} if cfg.get("chunk_size") else {}
+    # MONEY is a type dlt does not know: the pyarrow backend then takes each chunk's decimal precision from
+    # its values and the extract stops with IncompatibleArrowSchema once a later chunk holds a larger amount
+    # (seen on the 1M table). The fix a user finds: map MONEY to DECIMAL(19,4).
+    kw["type_adapter_callback"] = _money_as_decimal
+    notes.append(
+        "MONEY mapped to DECIMAL(19,4) with type_adapter_callback: without it the extract fails with "
+        "IncompatibleArrowSchema on the 1M table (dlt infers each chunk's decimal precision from its values)"
+    )
     run_kw = {"loader_file_format": cfg["loader_file_format"]} if cfg.get("loader_file_format") else {}
     with tempfile.TemporaryDirectory(prefix="jbbench-dlt-") as pipelines_dir:
         pipeline = dlt.pipeline(
@@ -429,7 +620,9 @@ def run_dlt(args: dict) -> dict:
             info = pipeline.get_load_package_info(pkg)
             files += [j.file_path.rsplit("/", 1)[-1] for jobs in info.jobs.values() for j in jobs]
         tt = time.perf_counter()
-        pipeline.run(sql_table(credentials=url, table=text_name, metadata=md, backend="pyarrow", **kw), **run_kw)
+        pipeline.run(
+            sql_table(credentials=url, table=text_name, metadata=md, backend="pyarrow", **kw), **run_kw
+        )
         text_s = time.perf_counter() - tt
     return {
         "seconds": round(seconds, 3),
@@ -439,7 +632,13 @@ def run_dlt(args: dict) -> dict:
         "target_table": f"bench.{table_name}",
         "text_table": f"bench.{text_name}",
         "text_seconds": round(text_s, 3),
-        "config": {"backend": "pyarrow", "source_url": "mssql+pyodbc (FreeTDS)", **kw, **run_kw},
+        "config": {
+            "backend": "pyarrow",
+            "source_url": "mssql+pyodbc (FreeTDS)",
+            "type_adapter_callback": "MONEY → DECIMAL(19,4)",
+            **{k: v for k, v in kw.items() if k != "type_adapter_callback"},
+            **run_kw,
+        },
         "loader_files": sorted({re.sub(r"\.[0-9a-f]{10}\.\d+\.", ".*.", f) for f in files}),
         "reflection_probe": probe,
         "notes": notes,
@@ -448,8 +647,16 @@ def run_dlt(args: dict) -> dict:
 
 # -- raw floor ------------------------------------------------------------------------------------
 _PG_TYPE = {
-    "char": "text", "varchar": "text", "nchar": "text", "nvarchar": "text", "int": "integer", "bigint": "bigint",
-    "smallint": "smallint", "money": "numeric(19,4)", "datetime": "timestamp(3)", "float": "double precision",
+    "char": "text",
+    "varchar": "text",
+    "nchar": "text",
+    "nvarchar": "text",
+    "int": "integer",
+    "bigint": "bigint",
+    "smallint": "smallint",
+    "money": "numeric(19,4)",
+    "datetime": "timestamp(3)",
+    "float": "double precision",
 }
 
 
@@ -463,8 +670,21 @@ def pg_type(sql_type: str) -> str:
 
 def _freebcp(args: dict, conf_dir: Path, query: str, out: Path) -> int:
     env = {**os.environ, "FREETDSCONF": str(conf_dir / "freetds.conf")}
-    cmd = ["freebcp", query, "queryout", str(out), "-c", "-S", "bench", "-U", args["user"], "-P", args["password"],
-           "-D", args["database"]]
+    cmd = [
+        "freebcp",
+        query,
+        "queryout",
+        str(out),
+        "-c",
+        "-S",
+        "bench",
+        "-U",
+        args["user"],
+        "-P",
+        args["password"],
+        "-D",
+        args["database"],
+    ]
     p = subprocess.run(cmd, env=env, capture_output=True, text=True)
     m = re.search(r"(\d+) rows copied", p.stdout)
     if p.returncode != 0 or not m:
@@ -483,7 +703,10 @@ def _copy(con, table: str, columns: list[str], path: Path) -> str:
         return "server-side COPY FROM file"
     except psycopg.errors.InsufficientPrivilege:
         con.rollback() if not con.autocommit else None
-        with con.cursor().copy(f"COPY {table} ({cols}) FROM STDIN WITH ({opts})") as cp, open(path, "rb") as f:
+        with (
+            con.cursor().copy(f"COPY {table} ({cols}) FROM STDIN WITH ({opts})") as cp,
+            open(path, "rb") as f,
+        ):
             while chunk := f.read(1 << 20):
                 cp.write(chunk)
         return "COPY FROM STDIN (client streams the file)"
@@ -502,7 +725,10 @@ def run_raw(args: dict) -> dict:
         dump = work / "ac43.tsv"
         with psycopg.connect(args["pg_url"], autocommit=True) as con:
             con.execute("CREATE SCHEMA bench")
-            for name, types in ((args["table"], args["sql_types"]), (args["text_table"], args["text_sql_types"])):
+            for name, types in (
+                (args["table"], args["sql_types"]),
+                (args["text_table"], args["text_sql_types"]),
+            ):
                 defs = ", ".join(f"{c} {pg_type(t)}" for c, t in types.items())
                 con.execute(f"CREATE TABLE bench.{name.split('.')[-1]} ({defs})")
             s0 = _server_cpu(args)
@@ -545,6 +771,7 @@ METHODS = {
     "dlt_default": run_dlt,
     "dlt_fastest": run_dlt,
     "raw_floor": run_raw,
+    "jinbao_ceilings": run_ceilings,
 }
 
 
