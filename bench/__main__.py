@@ -19,7 +19,6 @@ from bench import profile as prof
 from bench.config import (
     BENCH_DIR,
     BUDGET_S,
-    CACHE_DIR,
     CITY,
     DLT_FASTEST,
     ENTITY,
@@ -29,7 +28,6 @@ from bench.config import (
     PANDAS_MAX_PROJECTED_MB,
     PANDAS_MAX_PROJECTED_S,
     PROFILE_LIMIT_S,
-    ROOT,
     SCALE_SETS,
     SCALES,
     SOURCE_PASSWORD,
@@ -156,6 +154,7 @@ def _partial_jinbao(watch, facts) -> dict | None:
     if not e or not e.get("rows") or e.get("seconds", 0) < 5:
         return None
     stages = dict(e.get("stages", {}))
+    # the remainder includes the statement that was still running when the run was stopped
     stages["other"] = round(max(0.0, e["seconds"] - sum(stages.values())), 3)
     done = {
         n: {"seconds": x.get("seconds"), "stages": x.get("stages"), "sql": x.get("sql")}
@@ -165,7 +164,7 @@ def _partial_jinbao(watch, facts) -> dict | None:
         "ok": True,
         "partial": True,
         "reason": f"stopped after {watch.wall_s:.0f} s (limit): {e['rows']:,} of {facts.rows:,} contribution rows "
-        f"loaded in {e['seconds']:.0f} s",
+        f"read in {e['seconds']:.0f} s (stage 'other' holds the statement still running when it was stopped)",
         "rows": e["rows"],
         "seconds": e["seconds"],
         "rows_per_s": round(e["rows"] / e["seconds"]),
@@ -219,10 +218,11 @@ def run_profile(spec, facts, server: SimServer, driver: str | None, scale: str) 
         pg.drop_database(name)
         if not raw.exists():
             return {"skipped": f"py-spy wrote nothing: {tail[-500:]}"}
-        kept = CACHE_DIR / f"profile-{scale}.txt"  # py-spy's raw samples, for a closer look (flamegraph.pl)
+        # py-spy's raw samples, kept outside the work tree for a closer look (flamegraph.pl)
+        kept = Path(tempfile.gettempdir()) / f"jinbao-bench-profile-{scale}.txt"
         shutil.copyfile(raw, kept)
         folded = prof.fold(raw.read_text())
-        folded["raw"] = str(kept.relative_to(ROOT))
+        folded["raw"] = str(kept)
     folded["scale"] = scale
     folded["driver"] = spec.source.driver
     folded["wall_s"] = round(watch.wall_s, 1)

@@ -220,6 +220,11 @@ class ProvincialTarget:
             [city],
         )[0][0]
         self._initial[table] = int(n) == 0
+        if "_had_quarantine" not in self.__dict__:
+            self._had_quarantine: dict[str, bool] = {}
+        self._had_quarantine[entity] = bool(self.fetchall(
+            f"SELECT count(*) FROM (SELECT 1 FROM {SCHEMA}.quarantine WHERE source_city = {self.marker} "
+            f"AND entity = {self.marker} AND scope = '{self.scope}' LIMIT 1) x", [city, entity])[0][0])
 
     def _rowcount(self, sql: str) -> int:
         raise NotImplementedError
@@ -390,16 +395,23 @@ class ProvincialTarget:
     def drop_stale_quarantine(self, city: str, entity: str) -> int:
         """After a full extract: quarantine rows the source no longer produces are removed."""
         self._ensure_run_quarantine()
-        where = (
-            f"FROM {SCHEMA}.quarantine q WHERE scope = ? AND source_city = ? AND entity = ? AND NOT EXISTS "
-            f"(SELECT 1 FROM {_RUN_QUARANTINE} r WHERE r.source_city = q.source_city AND r.entity = q.entity "
-            "AND r.source_key = q.source_key AND r.reason_code = q.reason_code)"
-        )
-        params = [self.scope, city, entity]
+        table = "person_xref" if entity == "person" else entity
+        if getattr(self, "_initial", {}).get(table) and not self._had_quarantine.get(entity, True):
+            # a first load into an empty city: nothing can be stale
+            self.execute(self._p(f"DELETE FROM {_RUN_QUARANTINE} WHERE source_city = ? AND entity = ?"), [city, entity])
+            return 0
+        params = [city, entity, self.scope, city, entity]
         self.analyze(_RUN_QUARANTINE)
-        stale = int(self.fetchall(self._p(f"SELECT count(*) {where}"), params)[0][0])
+        # an anti-join on the run's own keys (hash-joined), not a correlated NOT EXISTS per row
+        seen = f"SELECT source_key, reason_code FROM {_RUN_QUARANTINE} WHERE source_city = ? AND entity = ?"
+        stale = int(self.fetchall(self._p(
+            f"SELECT count(*) FROM {SCHEMA}.quarantine q LEFT JOIN ({seen}) r "
+            "ON r.source_key = q.source_key AND r.reason_code = q.reason_code "
+            "WHERE q.scope = ? AND q.source_city = ? AND q.entity = ? AND r.source_key IS NULL"), params)[0][0])
         if stale:
-            self.execute(self._p(f"DELETE {where}"), params)
+            self.execute(self._p(
+                f"DELETE FROM {SCHEMA}.quarantine WHERE source_city = ? AND entity = ? AND scope = ? "
+                f"AND (source_key, reason_code) NOT IN ({seen})"), [city, entity, self.scope, city, entity])
         self.execute(self._p(f"DELETE FROM {_RUN_QUARANTINE} WHERE source_city = ? AND entity = ?"), [city, entity])
         return stale
 

@@ -95,7 +95,23 @@ _worker_checker: BatchChecker | None = None
 
 def _worker_init() -> None:
     global _worker_checker
+    _exit_with_parent()
     _worker_checker = BatchChecker()
+
+
+def _exit_with_parent() -> None:
+    """A loader killed with SIGKILL cannot stop its checker: the checker notices and exits by itself."""
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
 
 
 def _worker_check(entity: str, rows: pa.Table) -> CheckResult:
