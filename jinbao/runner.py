@@ -199,8 +199,9 @@ def run_entity(
             rec.inserted += result.inserted
             rec.updated += result.updated
             rec.unchanged += result.unchanged
-            for reason in qtable.column("reason_code").to_pylist():
-                rec.quarantine_by_reason[reason] = rec.quarantine_by_reason.get(reason, 0) + 1
+            for pair in pc.value_counts(qtable.column("reason_code")).to_pylist():
+                reason, count = pair["values"], pair["counts"]
+                rec.quarantine_by_reason[reason] = rec.quarantine_by_reason.get(reason, 0) + count
             ledger("running")
             target.commit()
         except BaseException:
