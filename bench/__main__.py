@@ -340,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(BENCH_DIR), help="where RESULTS.md and results.json go")
     ap.add_argument("--command", default=None, help="the command line to print in RESULTS.md")
     opts = ap.parse_args(argv)
+    Path(opts.out).mkdir(parents=True, exist_ok=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop servers and workers on the way out
 
     from jinbao.demo import with_driver

@@ -9,8 +9,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / "bench"
 CACHE_DIR = ROOT / ".jinbao" / "bench"  # generated cities, reused while the generator is unchanged
-CITY = "harbin"
-ENTITY = "contribution"  # the table every method moves: dbo.ac43
+CITY = os.environ.get("JINBAO_BENCH_CITY", "daqing")  # a SQL Server city: every method can read it
+ENTITY = "contribution"  # the table every method moves (daqing: dbo.T_PAYMENT)
 SEED = 20261203
 PG_ADMIN_URL = os.environ.get("JINBAO_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 SOURCE_USER, SOURCE_PASSWORD = "bench", "bench"  # the simulator accepts any login

@@ -40,6 +40,11 @@ def _odbc(args: dict) -> str:
     )
 
 
+def _short(table: str) -> str:
+    """The target table's name for a source table (``dbo.T_PAYMENT`` → ``t_payment``)."""
+    return table.split(".")[-1].lower()
+
+
 def _select(table: str, columns: list[str]) -> str:
     return f"SELECT {', '.join(columns)} FROM {table}"
 
@@ -325,9 +330,7 @@ def run_jinbao(args: dict) -> dict:
                 pass
 
     runner.run_entity = timed_entity
-    checker_cls = getattr(__import__("quality.checks", fromlist=["x"]), "BackgroundChecker", None)
-    if checker_cls is None:
-        from quality.checks import BatchChecker as checker_cls
+    from quality.checks import PageChecker as checker_cls
     c_start, s_start = cpu.snapshot(), _server_cpu(args)
     started = time.perf_counter()
     if args.get("progress_path"):
@@ -389,7 +392,7 @@ def run_ceilings(args: dict) -> dict:
     from extractors import SourceEndpoint, extract_parallel
     from jinbao.demo import with_driver
     from jinbao.spec import city_spec
-    from quality.checks import BatchChecker
+    from quality.checks import BatchChecker, PageChecker
     from transforms.normalize import normalize_batch
 
     base = city_spec(args["city"])
@@ -424,7 +427,8 @@ def run_ceilings(args: dict) -> dict:
     )
     spec = with_driver(base, args["drivers"][0])
     checker = BatchChecker()
-    norm_s = check_s = 0.0
+    vectorized = PageChecker(sample_rows=0)
+    norm_s = check_s = vec_s = 0.0
     rows = checked = 0
     t0 = time.perf_counter()
     for batch in extract_parallel(spec.source, entity, endpoint):
@@ -432,6 +436,9 @@ def run_ceilings(args: dict) -> dict:
         norm = normalize_batch("contribution", batch, entity, args["city"], person_index=index)
         norm_s += time.perf_counter() - t
         rows += batch.num_rows
+        t = time.perf_counter()
+        vectorized.judge("contribution", norm.rows)
+        vec_s += time.perf_counter() - t
         if checked < args.get("validate_rows", 200_000):
             t = time.perf_counter()
             checker.check("contribution", norm.rows)
@@ -441,7 +448,8 @@ def run_ceilings(args: dict) -> dict:
     out["pipeline"] = {
         "driver": args["drivers"][0],
         "rows": rows,
-        "extract_and_transform_rows_per_s": round(rows / (total - check_s)),
+        "extract_and_transform_rows_per_s": round(rows / (total - check_s - vec_s)),
+        "vectorized_validate_rows_per_s": round(rows / vec_s) if vec_s else None,
         "transform_rows_per_s": round(rows / norm_s) if norm_s else None,
         "validate_rows_per_s": round(checked / check_s) if check_s else None,
         "validated_rows": checked,
@@ -472,21 +480,21 @@ def run_pandas(args: dict) -> dict:
     df = pd.read_sql(_select(args["table"], args["columns"]), conn)
     t1 = time.perf_counter()
     s1 = _server_cpu(args)
-    df.to_sql("ac43", engine)
+    df.to_sql(_short(args["table"]), engine)
     t2 = time.perf_counter()
     dtypes = {c: str(t) for c, t in df.dtypes.items()}
     rows = len(df)
     del df
     tt = time.perf_counter()
-    pd.read_sql(_select(args["text_table"], args["text_columns"]), conn).to_sql("ac01", engine)
+    pd.read_sql(_select(args["text_table"], args["text_columns"]), conn).to_sql(_short(args["text_table"]), engine)
     text_s = time.perf_counter() - tt
     return {
         "seconds": round(t2 - t0, 3),
         "rows": rows,
         "stages": {"read_sql (extract + DataFrame)": round(t1 - t0, 3), "to_sql (load)": round(t2 - t1, 3)},
         "server_cpu_s": round(s1 - s0, 3),
-        "target_table": "public.ac43",
-        "text_table": "public.ac01",
+        "target_table": f"public.{_short(args['table'])}",
+        "text_table": f"public.{_short(args['text_table'])}",
         "text_seconds": round(text_s, 3),
         "dtypes": dtypes,
         "notes": [],
@@ -529,7 +537,7 @@ def _money_as_decimal(sql_type):
     return sa.Numeric(19, 4) if isinstance(sql_type, mssql.MONEY) else sql_type
 
 
-def _reflection_probe(url: str) -> dict:
+def _reflection_probe(url: str, table: str) -> dict:
     """What SQLAlchemy's mssql dialect sends when dlt reflects the table, and where the simulator stops it.
 
     ``Table(autoload_with=...)`` stops at its first failing query; each reflection step is then tried
@@ -544,7 +552,7 @@ def _reflection_probe(url: str) -> dict:
     )
     out: dict = {"queries": sent}
     try:
-        sa.Table("ac43", sa.MetaData(schema="dbo"), autoload_with=engine)
+        sa.Table(_short(table), sa.MetaData(schema="dbo"), autoload_with=engine)
         out["reflection"] = "ok"
         return out
     except Exception as exc:
@@ -556,7 +564,7 @@ def _reflection_probe(url: str) -> dict:
         for step in ("has_table", "get_columns", "get_pk_constraint", "get_foreign_keys", "get_indexes"):
             before = len(sent)
             try:
-                getattr(dialect, step)(conn, "ac43", schema="dbo")
+                getattr(dialect, step)(conn, _short(table), schema="dbo")
                 steps[step] = {"ok": True}
             except Exception as exc:
                 steps[step] = {"ok": False, "error": str(exc).splitlines()[0][:300], "queries": sent[before:]}
@@ -581,7 +589,7 @@ def run_dlt(args: dict) -> dict:
         "?driver=FreeTDS&TDS_Version=7.4"
     )
     notes: list[str] = []
-    probe = _reflection_probe(url)
+    probe = _reflection_probe(url, args["table"])
     md = sa.MetaData(schema="dbo")
     table_name = args["table"].split(".")[-1]
     text_name = args["text_table"].split(".")[-1]
@@ -722,7 +730,7 @@ def run_raw(args: dict) -> dict:
             "[global]\n\tclient charset = UTF-8\n\ttds version = 7.4\n"
             f"[bench]\n\thost = 127.0.0.1\n\tport = {args['port']}\n\ttds version = 7.4\n\tclient charset = UTF-8\n"
         )
-        dump = work / "ac43.tsv"
+        dump = work / "table.tsv"
         with psycopg.connect(args["pg_url"], autocommit=True) as con:
             con.execute("CREATE SCHEMA bench")
             for name, types in (
@@ -737,15 +745,15 @@ def run_raw(args: dict) -> dict:
             t1 = time.perf_counter()
             server = _server_cpu(args) - s0
             dump.chmod(0o644)
-            how = _copy(con, "bench.ac43", args["columns"], dump)
+            how = _copy(con, f"bench.{_short(args['table'])}", args["columns"], dump)
             t2 = time.perf_counter()
             size = dump.stat().st_size
             dump.unlink()
             tt = time.perf_counter()
-            text_dump = work / "ac01.tsv"
+            text_dump = work / "text.tsv"
             _freebcp(args, work, _select(args["text_table"], args["text_columns"]), text_dump)
             text_dump.chmod(0o644)
-            _copy(con, "bench.ac01", args["text_columns"], text_dump)
+            _copy(con, f"bench.{_short(args['text_table'])}", args["text_columns"], text_dump)
             text_s = time.perf_counter() - tt
     finally:
         for p in work.iterdir():
@@ -756,8 +764,8 @@ def run_raw(args: dict) -> dict:
         "rows": rows,
         "stages": {"freebcp queryout": round(t1 - t0, 3), "COPY": round(t2 - t1, 3)},
         "server_cpu_s": round(server, 3),
-        "target_table": "bench.ac43",
-        "text_table": "bench.ac01",
+        "target_table": f"bench.{_short(args['table'])}",
+        "text_table": f"bench.{_short(args['text_table'])}",
         "text_seconds": round(text_s, 3),
         "dump_mb": round(size / 2**20, 1),
         "copy": how,

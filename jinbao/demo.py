@@ -78,11 +78,11 @@ def run_demo(
     on_entity=None,
 ) -> DemoResult:
     from fixtures.tds import TdsServer
-    from quality.checks import BackgroundChecker
+    from quality.checks import PageChecker
     from quality.report import write_report
 
     specs = [with_driver(s, driver) for s in demo_cities() if not cities or s.city in cities]
-    checker = BackgroundChecker()
+    checker = PageChecker()
     runs, reports = [], []
     password = os.environ.get("JINBAO_SIM_PASSWORD") or secrets.token_urlsafe(12)
     databases = simulated_province(specs, persons, seed)

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from extractors import SchemaDriftError, Since, SourceEndpoint, check_schema, extract_parallel
 from jinbao.spec import CitySpec, EntitySpec
 from loaders import ProvincialTarget
-from quality.checks import BackgroundChecker, BatchChecker
+from quality.checks import BackgroundChecker, BatchChecker, PageChecker
 from quality.reconcile import EntityReconciliation, money_total
 from transforms.normalize import QUARANTINE_SCHEMA, money_columns, normalize_batch
 from transforms.reasons import Reason
@@ -117,7 +117,7 @@ def run_entity(
     entity: EntitySpec,
     endpoint: SourceEndpoint,
     target: ProvincialTarget,
-    checker: BatchChecker | BackgroundChecker,
+    checker: PageChecker | BatchChecker | BackgroundChecker,
     batch_id: str,
     started_at: dt.datetime,
     run: CityRun,
@@ -242,7 +242,7 @@ def run_city(
     target: ProvincialTarget,
     *,
     batch_id: str | None = None,
-    checker: BatchChecker | BackgroundChecker | None = None,
+    checker: PageChecker | BatchChecker | BackgroundChecker | None = None,
     on_entity: Callable[[EntityReconciliation], None] | None = None,
     mode: str = "full",
     scope: str = "P",
@@ -257,7 +257,7 @@ def run_city(
     started = dt.datetime.now(dt.UTC)
     batch_id = batch_id or new_batch_id(spec.city)
     own_checker = checker is None
-    checker = checker or BackgroundChecker()
+    checker = checker or PageChecker()
     run = CityRun(city=spec.city, batch_id=batch_id, started_at=started)
     target.scope = scope
     target.ensure_schema()
@@ -273,6 +273,8 @@ def run_city(
         except BaseException:
             target.rollback()
             raise
+        # Great Expectations re-judges a sample of every page beside the load; its verdicts are read here
+        run.batch_failures.extend(checker.settle() if hasattr(checker, "settle") else [])
     finally:
         if own_checker:
             checker.close()

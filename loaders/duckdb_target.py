@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from loaders.exceptions import LoadError
 from loaders.schema import ddl_statements
-from loaders.target import ProvincialTarget
+from loaders.target import ProvincialTarget, ident
 
 
 class DuckDBTarget(ProvincialTarget):
@@ -50,6 +50,16 @@ class DuckDBTarget(ProvincialTarget):
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
         finally:
             self.con.unregister(f"{name}_arrow")
+
+    def insert_new(self, table: str, rows: pa.Table) -> int | None:
+        """Insert from the Arrow table in place; DuckDB has no savepoints, so rows already there are skipped."""
+        self.con.register("new_rows_arrow", rows)
+        try:
+            cols = ", ".join(ident(c) for c in rows.column_names)
+            return int(self.con.execute(
+                f"INSERT INTO {table} ({cols}) SELECT {cols} FROM new_rows_arrow ON CONFLICT DO NOTHING").fetchone()[0])
+        finally:
+            self.con.unregister("new_rows_arrow")
 
     def ensure_schema(self) -> None:
         for statement in ddl_statements("duckdb"):

@@ -54,13 +54,25 @@ class PostgresTarget(ProvincialTarget):
         else:
             defs = ", ".join(f"{ident(c)} TEXT" for c in rows.column_names)
             self.con.execute(f"CREATE TEMP TABLE {name} ({defs})")
+        self._copy(name, rows)
+        # temp tables have no statistics until analysed: without them the merge joins plan as nested loops
+        self.con.execute(f"ANALYZE {name}")
+
+    def _copy(self, table: str, rows: pa.Table) -> None:
         buf = io.BytesIO()
         pacsv.write_csv(rows, buf, pacsv.WriteOptions(include_header=False))
         cols = ", ".join(ident(c) for c in rows.column_names)
-        with self.con.cursor().copy(f"COPY {name} ({cols}) FROM STDIN (FORMAT csv)") as copy:
+        with self.con.cursor().copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT csv)") as copy:
             copy.write(buf.getbuffer())
-        # temp tables have no statistics until analysed: without them the merge joins plan as nested loops
-        self.con.execute(f"ANALYZE {name}")
+
+    def insert_new(self, table: str, rows: pa.Table) -> int | None:
+        """COPY straight into the (partitioned) table under a savepoint: all rows, or none when a key exists."""
+        try:
+            with self.con.transaction():  # a savepoint inside the page's transaction
+                self._copy(table, rows)
+        except psycopg.errors.UniqueViolation:
+            return None
+        return rows.num_rows
 
     def ensure_schema(self) -> None:
         with self.con.transaction():

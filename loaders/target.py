@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from loaders.exceptions import LoadError
 from loaders.partitions import partition_rules, routing_case
@@ -34,6 +36,28 @@ def ident(name: str) -> str:
 
 
 _RUN_QUARANTINE = "run_quarantine"
+DUPLICATE_IN_BATCH = "same key twice in one batch"
+
+
+def _flat(a):
+    return a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a
+
+
+def first_of_each_key(rows: pa.Table, key: list[str]) -> tuple[pa.Table, pa.Table]:
+    """(the first row of each key, in order; every later row with a key already seen, with a ``reason``)."""
+    n = rows.num_rows
+    positions = pa.array(np.arange(n, dtype=np.int64))
+    empty = rows.schema.append(pa.field("reason", pa.string())).empty_table()
+    if n == 0 or not key:
+        return rows, empty
+    firsts = rows.select(key).append_column("_pos", positions).group_by(key, use_threads=False).aggregate(
+        [("_pos", "min")]).column("_pos_min")
+    if len(firsts) == n:
+        return rows, empty
+    keep = pc.is_in(positions, value_set=firsts)
+    later = rows.filter(pc.invert(keep))
+    reason = pa.array(np.full(later.num_rows, DUPLICATE_IN_BATCH, dtype=object), pa.string())
+    return rows.filter(keep), later.append_column("reason", reason)
 
 
 class ProvincialTarget:
@@ -138,7 +162,9 @@ class ProvincialTarget:
         Rows are matched on their business key (the primary key without the columns
         that only place a row); a row whose partition or period changed is moved, not
         duplicated. Two rows with the same key in one batch are refused and returned
-        in ``rejected`` for quarantine.
+        in ``rejected`` for quarantine. While the city had nothing of ``entity`` when
+        this run began, rows are placed in Arrow and written straight into the table
+        (:meth:`insert_new`): no staging table, no row comparison.
         """
         table = ENTITY_TABLES[entity]
         pk = [c.name for c in table.primary_key.columns]
@@ -151,34 +177,22 @@ class ProvincialTarget:
         on_pk = " AND ".join(f"t.{ident(k)} = s.{ident(k)}" for k in pk)
         same_business = " AND ".join([f"t.{ident(k)} = s.{ident(k)}" for k in business] + [self._scope_filter(entity, "t")])
         pk_list = ", ".join(ident(k) for k in pk)
-        # within one batch every row has the same scope: duplicates are judged on the given key columns
-        bk_list = ", ".join(f"s.{ident(k)}" for k in business if k not in derived)
         col_list = ", ".join(ident(c) for c in cols)
+        # within one batch every row has the same scope: duplicates are judged on the given key columns
+        rows, rejected = first_of_each_key(rows.select(given), [k for k in business if k not in derived])
+        already = 0  # rows the direct insert wrote before it met a key the table already held
         try:
-            self.stage("staged_all", rows.select(given), like=name)
+            if getattr(self, "_initial", {}).get(entity):
+                placed = self._placed(entity, rows)
+                already = self.insert_new(name, placed) or 0
+                if already == placed.num_rows:
+                    return ApplyResult(inserted=already, updated=0, unchanged=0, rejected=rejected)
+                self._initial[entity] = False  # a key came twice across pages: compare rows from here on
+            self.stage("staged_all", rows, like=name)
             self.execute("DROP TABLE IF EXISTS staged")
             extra = "".join(f", {expr} AS {ident(c)}" for c, expr in derived.items())
             join = self._placement_join("staged_all") if "partition_code" in derived and self.scope != "T" else ""
-            self.execute(
-                f"CREATE TEMP TABLE staged AS SELECT s.*{extra}, "
-                f"row_number() OVER (PARTITION BY {bk_list}) AS _dup FROM staged_all s {join}"
-            )
-            rejected = self.fetch_arrow(
-                f"SELECT {', '.join('s.' + ident(c) for c in given)}, 'same key twice in one batch' AS reason "
-                "FROM staged s WHERE s._dup > 1"
-            )
-            if rejected.num_rows == 0:
-                rejected = pa.Table.from_pylist([], schema=rows.select(given).schema.append(pa.field("reason", pa.string())))
-            self.execute("DELETE FROM staged WHERE _dup > 1")
-            if getattr(self, "_initial", {}).get(entity):
-                # the city had nothing here when this run began: a plain insert, no row comparison
-                n_staged = int(self.fetchall("SELECT count(*) FROM staged")[0][0])
-                inserted = self._rowcount(
-                    f"INSERT INTO {name} ({col_list}) SELECT {col_list} FROM staged ON CONFLICT DO NOTHING"
-                )
-                if inserted == n_staged:
-                    return ApplyResult(inserted=inserted, updated=0, unchanged=0, rejected=rejected)
-                self._initial[entity] = False  # a key came twice across pages: compare rows from here on
+            self.execute(f"CREATE TEMP TABLE staged AS SELECT s.*{extra} FROM staged_all s {join}")
             moved = 0
             if placement:
                 differs = " OR ".join(f"t.{ident(k)} IS DISTINCT FROM s.{ident(k)}" for k in placement)
@@ -205,12 +219,68 @@ class ProvincialTarget:
             raise
         except Exception as exc:
             raise LoadError(f"applying {rows.num_rows} {entity} rows to {self.url} failed: {exc}") from exc
-        return ApplyResult(inserted=counts[0] - moved, updated=counts[1] + moved, unchanged=counts[2],
-                           rejected=rejected)
+        # rows the direct insert wrote compare as unchanged in the merge: they are this page's inserts
+        return ApplyResult(inserted=counts[0] - moved + already, updated=counts[1] + moved,
+                           unchanged=counts[2] - already, rejected=rejected)
+
+    def insert_new(self, table: str, rows: pa.Table) -> int | None:
+        """Write ``rows`` (every column of ``table``, in order) into ``table``, none of whose keys it should hold.
+
+        Returns how many rows were written: all of them, or, when a key is already there,
+        the engine's partial count (rows it kept) or None (it wrote nothing).
+        """
+        raise NotImplementedError
+
+    def _placed(self, entity: str, rows: pa.Table) -> pa.Table:
+        """``rows`` with the derived placement columns, computed in Arrow as :meth:`_placement_sql` does in SQL."""
+        table = ENTITY_TABLES[entity]
+        n = rows.num_rows
+        out = {}
+        for column in table.columns:
+            if column.name == "scope":
+                out["scope"] = pa.array(np.full(n, self.scope, dtype=object), pa.string())
+            elif column.name == "partition_code" and column.info.get("derived"):
+                out["partition_code"] = self._partitions_of(rows)
+            else:
+                out[column.name] = rows.column(column.name)
+        return pa.table(out)
+
+    def _partitions_of(self, rows: pa.Table) -> pa.Array:
+        """Each row's person's production partition, else the provisional partition of its city."""
+        rules = partition_rules()
+        n = rows.num_rows
+        if self.scope == "T":
+            return pa.array(np.full(n, self._test(), dtype=object), pa.string())
+        cities = rows.column("source_city")
+        known = pc.unique(cities)
+        provisional = pc.take(
+            pa.array([rules.provisional(c) for c in known.to_pylist()], pa.string()),
+            pc.index_in(cities, value_set=known),
+        )
+        index = self._person_partitions(known.to_pylist())
+        if index.num_rows == 0 or "id_number" not in rows.column_names:
+            return _flat(provisional)
+        found = pc.take(index.column("partition_code"), pc.index_in(rows.column("id_number"), value_set=index.column("id_number")))
+        return _flat(pc.coalesce(found, provisional))
+
+    def _person_partitions(self, cities: list[str]) -> pa.Table:
+        """Production partition of the persons of ``cities`` (read once per entity run)."""
+        cache = self.__dict__.setdefault("_partition_index", {})
+        key = tuple(sorted(cities))
+        if key not in cache:
+            marks = ", ".join(self.marker for _ in key)
+            cache[key] = self.fetch_arrow(
+                f"SELECT id_number, max(partition_code) AS partition_code FROM {SCHEMA}.person "
+                f"WHERE partition_code <> '{self._test()}' AND id_number IN (SELECT id_number FROM {SCHEMA}.person_xref "
+                f"WHERE scope = 'P' AND source_city IN ({marks})) GROUP BY id_number",
+                list(key),
+            )
+        return cache[key]
 
     def begin_entity(self, entity: str, city: str) -> None:
         """Note whether the city has rows of ``entity`` yet: a first load can skip row comparison."""
         self._page_city_entity = (city, entity)
+        self.__dict__.pop("_partition_index", None)  # persons may have been loaded or moved since
         table = "person_xref" if entity == "person" else entity
         if "_initial" not in self.__dict__:
             self._initial: dict[str, bool] = {}  # entities the city had no rows in when this run began
@@ -363,9 +433,12 @@ class ProvincialTarget:
         keys that this page no longer produces are removed: a row fixed at source, or held
         back now for another reason, does not stay listed under the old one.
         """
+        city, entity = getattr(self, "_page_city_entity", (None, None))
+        had = getattr(self, "_had_quarantine", {}).get(entity, True)
+        if rows.num_rows == 0 and not had:
+            return  # nothing to record, and no earlier quarantine row of this city and entity to settle
         self.stage("staged_q", rows)
-        if page_keys is not None and len(page_keys):
-            city, entity = self._page_city_entity
+        if page_keys is not None and len(page_keys) and had:
             self.stage("staged_page_keys", pa.table({"source_key": page_keys}))
             self.execute(
                 self._p(

@@ -1,4 +1,10 @@
-"""Run an entity's expectation suite on every transformed batch and say which rows failed."""
+"""Run an entity's expectation suite on every transformed batch and say which rows failed.
+
+:class:`PageChecker` is what loads use: every row judged by the vectorized evaluation of the
+suite (:mod:`quality.vectorized`), and Great Expectations, in its own process, run on a
+sample of every page (the rows that failed first) and required to agree. :class:`BatchChecker`
+and :class:`BackgroundChecker` run Great Expectations on every row, in process or beside it.
+"""
 
 from __future__ import annotations
 
@@ -154,3 +160,84 @@ class BackgroundChecker:
 
 def _noop() -> None:
     return None
+
+
+class _Verdict:
+    """A page's vectorized verdict, ready at once (the runner's pipeline takes ``result()``)."""
+
+    def __init__(self, verdict: CheckResult):
+        self._verdict = verdict
+
+    def result(self) -> CheckResult:
+        return self._verdict
+
+
+def _disagreement(entity: str, ours: CheckResult, gx: CheckResult, positions: list[int]) -> str | None:
+    theirs = {i: sorted(v) for i, v in gx.failed_rows.items()}
+    mine = {i: sorted(v) for i, v in ours.failed_rows.items()}
+    if theirs == mine and sorted(gx.batch_failures) == sorted(ours.batch_failures):
+        return None
+    differing = sorted(i for i in set(theirs) | set(mine) if theirs.get(i) != mine.get(i))
+    rows = [positions[i] for i in differing[:5]]
+    return f"{entity}: great_expectations disagrees with the vectorized suite on page rows {rows}"
+
+
+class PageChecker:
+    """Vectorized verdict on every row; Great Expectations cross-checks a sample of each page.
+
+    Great Expectations runs at tens of thousands of rows a second, far below the rest of a
+    load; judging every row in Arrow and having Great Expectations re-judge a sample (every
+    failing row up to the cap, then an even spread) keeps the suite authoritative at Arrow speed.
+    """
+
+    def __init__(self, sample_rows: int = 400, gx: BatchChecker | BackgroundChecker | None = None) -> None:
+        self.sample_rows = sample_rows
+        self._own_gx = gx is None and sample_rows > 0
+        self._gx = gx if gx is not None or sample_rows <= 0 else BackgroundChecker()
+        self._pending: list = []
+
+    def judge(self, entity: str, rows: pa.Table) -> CheckResult:
+        from quality.expectations import rules_for
+        from quality.vectorized import evaluate_rules
+
+        rules = rules_for(entity)
+        failed, batch_failures = evaluate_rules(rules, rows)
+        return CheckResult(failed_rows=failed, batch_failures=batch_failures, evaluated=len(rules))
+
+    def _sample(self, rows: pa.Table, failed: dict[int, list[str]]) -> list[int]:
+        n, cap = rows.num_rows, self.sample_rows
+        chosen = sorted(failed)[: cap // 2]
+        step = max(1, n // max(1, cap - len(chosen)))
+        return sorted(set(chosen).union(range(0, n, step)))[:cap] if n else []
+
+    def submit(self, entity: str, rows: pa.Table) -> _Verdict:
+        """Judge every row now; hand Great Expectations the page's sample (its verdict is read in :meth:`settle`)."""
+        verdict = self.judge(entity, rows)
+        if self._gx is not None and rows.num_rows:
+            positions = self._sample(rows, verdict.failed_rows)
+            sample = rows.take(pa.array(positions, pa.int64()))
+            self._pending.append((entity, self.judge(entity, sample), positions, self._gx.submit(entity, sample)))
+        return _Verdict(verdict)
+
+    def settle(self) -> list[str]:
+        """Wait for Great Expectations' verdicts on the samples so far; one line per page where it disagrees."""
+        pending, self._pending = self._pending, []
+        return [d for entity, ours, positions, fut in pending if (d := _disagreement(entity, ours, fut.result(), positions))]
+
+    def check(self, entity: str, rows: pa.Table) -> CheckResult:
+        """One page's verdict, Great Expectations' agreement on its sample included."""
+        verdict = self.submit(entity, rows).result()
+        failures = self.settle()
+        if not failures:
+            return verdict
+        return CheckResult(verdict.failed_rows, [*verdict.batch_failures, *failures], verdict.evaluated)
+
+    def close(self) -> None:
+        if self._own_gx and self._gx is not None:
+            self._gx.close()
+
+    def __enter__(self) -> PageChecker:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -34,9 +34,10 @@ def harbin_endpoint(harbin_server):
 
 @pytest.fixture(scope="session")
 def checker():
-    from quality.checks import BatchChecker
+    from quality.checks import BatchChecker, PageChecker
 
-    return BatchChecker()
+    # what loads use, with Great Expectations cross-checking a sample of every page in process
+    return PageChecker(gx=BatchChecker())
 
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
