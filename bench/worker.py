@@ -214,6 +214,10 @@ class _TimedChecker:
         with self._clock.stage("validate"):
             return self._inner.check(entity, rows)
 
+    def settle(self):
+        with self._clock.stage("validate"):
+            return self._inner.settle()
+
     def close(self):
         self._inner.close()
 

@@ -180,6 +180,8 @@ class ProvincialTarget:
         col_list = ", ".join(ident(c) for c in cols)
         # within one batch every row has the same scope: duplicates are judged on the given key columns
         rows, rejected = first_of_each_key(rows.select(given), [k for k in business if k not in derived])
+        if rows.num_rows == 0:
+            return ApplyResult(inserted=0, updated=0, unchanged=0, rejected=rejected)
         already = 0  # rows the direct insert wrote before it met a key the table already held
         try:
             if getattr(self, "_initial", {}).get(entity):

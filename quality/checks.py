@@ -168,33 +168,25 @@ class _Verdict:
     def __init__(self, verdict: CheckResult):
         self._verdict = verdict
 
-    def result(self) -> CheckResult:
+    def result(self, timeout: float | None = None) -> CheckResult:
         return self._verdict
 
 
-def _disagreement(entity: str, ours: CheckResult, gx: CheckResult, positions: list[int]) -> str | None:
-    theirs = {i: sorted(v) for i, v in gx.failed_rows.items()}
-    mine = {i: sorted(v) for i, v in ours.failed_rows.items()}
-    if theirs == mine and sorted(gx.batch_failures) == sorted(ours.batch_failures):
-        return None
-    differing = sorted(i for i in set(theirs) | set(mine) if theirs.get(i) != mine.get(i))
-    rows = [positions[i] for i in differing[:5]]
-    return f"{entity}: great_expectations disagrees with the vectorized suite on page rows {rows}"
-
-
 class PageChecker:
-    """Vectorized verdict on every row; Great Expectations cross-checks a sample of each page.
+    """Vectorized verdict on every row; Great Expectations re-judges a sample of every page.
 
-    Great Expectations runs at tens of thousands of rows a second, far below the rest of a
-    load; judging every row in Arrow and having Great Expectations re-judge a sample (every
-    failing row up to the cap, then an even spread) keeps the suite authoritative at Arrow speed.
+    Great Expectations runs at tens of thousands of rows a second and takes seconds and
+    hundreds of megabytes to import, far more than the rest of a load; so every row is
+    judged by the same rules in Arrow (:mod:`quality.vectorized`), each page contributes a
+    sample (its failing rows first, then an even spread), and :meth:`settle`, at the end of
+    a run, has Great Expectations judge the samples and reports any row where it disagrees.
     """
 
-    def __init__(self, sample_rows: int = 400, gx: BatchChecker | BackgroundChecker | None = None) -> None:
-        self.sample_rows = sample_rows
-        self._own_gx = gx is None and sample_rows > 0
-        self._gx = gx if gx is not None or sample_rows <= 0 else BackgroundChecker()
-        self._pending: list = []
+    def __init__(self, sample_rows: int = 200, max_sample_rows: int = 50_000,
+                 gx: BatchChecker | BackgroundChecker | None = None) -> None:
+        self.sample_rows, self.max_sample_rows = sample_rows, max_sample_rows
+        self._gx = gx
+        self._samples: dict[str, list[tuple[pa.Table, list[str]]]] = {}
 
     def judge(self, entity: str, rows: pa.Table) -> CheckResult:
         from quality.expectations import rules_for
@@ -204,28 +196,46 @@ class PageChecker:
         failed, batch_failures = evaluate_rules(rules, rows)
         return CheckResult(failed_rows=failed, batch_failures=batch_failures, evaluated=len(rules))
 
-    def _sample(self, rows: pa.Table, failed: dict[int, list[str]]) -> list[int]:
-        n, cap = rows.num_rows, self.sample_rows
+    def _sample_positions(self, n: int, failed: dict[int, list[str]]) -> list[int]:
+        cap = self.sample_rows
         chosen = sorted(failed)[: cap // 2]
         step = max(1, n // max(1, cap - len(chosen)))
         return sorted(set(chosen).union(range(0, n, step)))[:cap] if n else []
 
     def submit(self, entity: str, rows: pa.Table) -> _Verdict:
-        """Judge every row now; hand Great Expectations the page's sample (its verdict is read in :meth:`settle`)."""
+        """Judge every row now and keep the page's sample for Great Expectations."""
         verdict = self.judge(entity, rows)
-        if self._gx is not None and rows.num_rows:
-            positions = self._sample(rows, verdict.failed_rows)
-            sample = rows.take(pa.array(positions, pa.int64()))
-            self._pending.append((entity, self.judge(entity, sample), positions, self._gx.submit(entity, sample)))
+        pages = self._samples.setdefault(entity, [])
+        held = sum(t.num_rows for t, _ in pages)
+        if self.sample_rows > 0 and rows.num_rows and held < self.max_sample_rows:
+            positions = self._sample_positions(rows.num_rows, verdict.failed_rows)
+            where = [f"page {len(pages) + 1} row {i}" for i in positions]
+            pages.append((rows.take(pa.array(positions, pa.int64())), where))
         return _Verdict(verdict)
 
     def settle(self) -> list[str]:
-        """Wait for Great Expectations' verdicts on the samples so far; one line per page where it disagrees."""
-        pending, self._pending = self._pending, []
-        return [d for entity, ours, positions, fut in pending if (d := _disagreement(entity, ours, fut.result(), positions))]
+        """Great Expectations judges the samples kept so far; one line per entity where it disagrees."""
+        samples, self._samples = self._samples, {}
+        failures = []
+        for entity, pages in samples.items():
+            if not pages:
+                continue
+            sample = pa.concat_tables([t for t, _ in pages], promote_options="permissive")
+            where = [w for _, ws in pages for w in ws]
+            if self._gx is None:
+                self._gx = BatchChecker()  # imported only now: a run that samples nothing never pays for it
+            theirs = self._gx.check(entity, sample)
+            ours = self.judge(entity, sample)
+            a = {i: sorted(v) for i, v in theirs.failed_rows.items()}
+            b = {i: sorted(v) for i, v in ours.failed_rows.items()}
+            if a != b or sorted(theirs.batch_failures) != sorted(ours.batch_failures):
+                differing = sorted(i for i in set(a) | set(b) if a.get(i) != b.get(i))
+                failures.append(f"{entity}: great_expectations disagrees with the vectorized suite on "
+                                f"{len(differing)} of {sample.num_rows} sampled rows ({', '.join(where[i] for i in differing[:3])})")
+        return failures
 
     def check(self, entity: str, rows: pa.Table) -> CheckResult:
-        """One page's verdict, Great Expectations' agreement on its sample included."""
+        """One page's verdict, with Great Expectations' agreement on its sample."""
         verdict = self.submit(entity, rows).result()
         failures = self.settle()
         if not failures:
@@ -233,7 +243,7 @@ class PageChecker:
         return CheckResult(verdict.failed_rows, [*verdict.batch_failures, *failures], verdict.evaluated)
 
     def close(self) -> None:
-        if self._own_gx and self._gx is not None:
+        if self._gx is not None:
             self._gx.close()
 
     def __enter__(self) -> PageChecker:

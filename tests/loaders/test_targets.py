@@ -129,3 +129,59 @@ def test_quarantine_keeps_the_first_batch_and_drops_stale_rows(target):
     # a run in which the source no longer produces the row
     assert target.drop_stale_quarantine("harbin", "person") == 1
     assert target.quarantine_count("person", "harbin") == 0
+
+
+def _payment(key, base="100.00", period=202401, id_number="11010519491231002X"):
+    return {
+        "source_city": "daqing", "source_key": key, "id_number": id_number, "employer_no": "E1",
+        "insurance_type": "110", "fee_period": period, "accounting_period": period, "payment_type": "1",
+        "contribution_base": Decimal(base), "employer_due": Decimal("16.00"), "employer_to_account": Decimal("0.00"),
+        "individual_due": Decimal("8.00"), "individual_to_account": Decimal("8.00"), "received_flag": "1",
+        "received_date": dt.date(2024, 2, 1),
+    }
+
+
+def _payments(*rows):
+    return pa.Table.from_pylist(list(rows), schema=unified_schema("contribution"))
+
+
+def test_a_first_load_writes_straight_into_the_table_and_keeps_the_first_of_a_key(target):
+    target.begin_entity("contribution", "daqing")
+    target.begin()
+    res = target.apply("contribution", _payments(_payment("1"), _payment("2", "200.00"), _payment("1", "999.99")))
+    target.commit()
+    assert (res.inserted, res.updated, res.unchanged) == (2, 0, 0)
+    assert res.rejected.column("source_key").to_pylist() == ["1"]
+    assert res.rejected.column("contribution_base").to_pylist() == [Decimal("999.99")]
+    assert target.fetchall(
+        "SELECT source_key, contribution_base, partition_code, fee_period FROM province.contribution ORDER BY 1"
+    ) == [("1", Decimal("100.00"), "2", 202401), ("2", Decimal("200.00"), "2", 202401)]
+
+
+def test_a_first_load_meeting_a_key_from_an_earlier_page_merges_that_page(target):
+    target.begin_entity("contribution", "daqing")
+    target.begin()
+    target.apply("contribution", _payments(_payment("1"), _payment("2")))
+    res = target.apply("contribution", _payments(_payment("3"), _payment("2", "250.00")))
+    target.commit()
+    # nothing of the second page is lost or doubled: one new row, one changed row
+    assert (res.inserted, res.updated, res.unchanged) == (1, 1, 0)
+    assert target.fetchall("SELECT source_key, contribution_base FROM province.contribution ORDER BY 1") == [
+        ("1", Decimal("100.00")), ("2", Decimal("250.00")), ("3", Decimal("100.00"))]
+
+
+def test_a_page_with_no_rows_left_is_a_no_op(target):
+    target.begin_entity("contribution", "daqing")
+    res = target.apply("contribution", _payments())
+    assert (res.inserted, res.updated, res.unchanged, res.rejected.num_rows) == (0, 0, 0, 0)
+
+
+def test_a_first_load_places_rows_in_their_persons_partition(target):
+    retired = _person("230103190001010034", "P9", "李喆") | {"source_city": "daqing"}
+    target.apply_persons(_persons(retired))
+    target.execute("UPDATE province.person SET partition_code = '4'")
+    target.begin_entity("contribution", "daqing")
+    target.apply("contribution", _payments(_payment("7", id_number="230103190001010034"), _payment("8")))
+    # the known person's partition; the provisional city partition for a person not (yet) loaded
+    assert target.fetchall("SELECT source_key, partition_code FROM province.contribution ORDER BY 1") == [
+        ("7", "4"), ("8", "2")]

@@ -120,14 +120,10 @@ def test_page_checker_agrees_with_great_expectations_on_its_sample(gx_checker):
 
 def test_page_checker_reports_a_disagreement(gx_checker):
     class Lying:
-        def submit(self, entity, rows):
-            from concurrent.futures import Future
-
-            f = Future()
-            f.set_result(CheckResult(failed_rows={0: ["made_up(x)"]}))
-            return f
+        def check(self, entity, rows):
+            return CheckResult(failed_rows={0: ["made_up(x)"]})
 
     rows = pa.Table.from_pylist(BAD_CONTRIBUTIONS[:1], schema=unified_schema("contribution").with_metadata({}))
     result = PageChecker(sample_rows=10, gx=Lying()).check("contribution", rows)
     assert result.batch_failures == [
-        "contribution: great_expectations disagrees with the vectorized suite on page rows [0]"]
+        "contribution: great_expectations disagrees with the vectorized suite on 1 of 1 sampled rows (page 1 row 0)"]
