@@ -8,8 +8,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import queue
+import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -109,6 +111,51 @@ def incremental_since(target: ProvincialTarget, spec: CitySpec, name: str, entit
     else:
         value = int(last)
     return Since(entity.watermark, value)
+
+
+_END = object()
+
+
+def ahead(items: Iterable, fn: Callable, depth: int = 2) -> Iterator:
+    """``fn(item)`` for every item, computed in a thread of its own at most ``depth`` items ahead of the caller."""
+    out: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(value) -> bool:
+        while not stop.is_set():
+            try:
+                out.put(value, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in items:
+                if not put((fn(item),)):
+                    return
+            put(_END)
+        except BaseException as exc:  # handed to the caller, raised there
+            put(exc)
+        finally:
+            close = getattr(items, "close", None)
+            if close:
+                close()
+
+    thread = threading.Thread(target=work, daemon=True, name="normalize")
+    thread.start()
+    try:
+        while True:
+            got = out.get()
+            if got is _END:
+                return
+            if isinstance(got, BaseException):
+                raise got
+            yield got[0]
+    finally:
+        stop.set()
+        thread.join(timeout=10)
 
 
 def run_entity(
@@ -211,12 +258,14 @@ def run_entity(
         log.info("%s %s: page of %d rows, %d loaded, %d quarantined", city, name, batch.num_rows,
                  rows.num_rows - result.rejected.num_rows, qtable.num_rows)
 
-    # One page in flight: while the expectations check page n (in the checker's process, when it
-    # has one), page n-1 is loaded and page n+1 extracted.
-    pending = None
-    for batch in extract_parallel(spec.source, entity, endpoint, since=since):
+    def normalized(batch: pa.RecordBatch):
         watermark.see(batch)
-        norm = normalize_batch(name, batch, entity, city, person_index=person_index)
+        return batch, normalize_batch(name, batch, entity, city, person_index=person_index)
+
+    # Pages are extracted in their own threads and normalized in another, a bounded number ahead,
+    # while this thread loads: Arrow kernels and the database drivers let go of the GIL as they work.
+    pending = None
+    for batch, norm in ahead(extract_parallel(spec.source, entity, endpoint, since=since), normalized):
         current = (batch, norm, checker.submit(name, norm.rows))
         if pending:
             finish(*pending)
