@@ -5,7 +5,10 @@ which has no TOP before 15.0: ``SET ROWCOUNT n``): never OFFSET, so a page costs
 the same at row 10 and row 10 million, memory is bounded by one page, and a
 dropped connection resumes after the last key it delivered, with nothing
 repeated and nothing lost. Values pass through the driver as Python objects and
-are put into Arrow with the spec's exact types (Decimal stays decimal).
+are put into Arrow with the spec's exact types (Decimal stays decimal). Text that
+FreeTDS would convert lossily (an ASE source declared cp936 holding GB18030: see
+``extractors.charset``) is selected as ``CONVERT(VARBINARY(n), column)`` and decoded
+here with the spec's actual charset.
 """
 
 from __future__ import annotations
@@ -21,7 +24,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from extractors.charset import UNDECODABLE_COLUMN, needs_repair, repair_values
+from extractors.charset import (
+    UNDECODABLE_COLUMN,
+    decode_values,
+    fetch_as_bytes,
+    needs_repair,
+    python_codec,
+    repair_values,
+)
 from extractors.configuration import SourceEndpoint
 from extractors.drivers import connect, is_retryable, odbc_connection_string, typed_placeholder
 from extractors.exceptions import ExtractError, SourceUnavailable
@@ -29,6 +39,9 @@ from jinbao.spec import Charset, EntitySpec, SourceSpec
 
 log = logging.getLogger("jinbao.extract")
 _CHAR_TYPES = ("char", "nchar", "unichar")
+# Text types held in the server's code page: fetched as bytes when FreeTDS's conversion would lose some.
+_CODEPAGE_TYPES = ("char", "varchar", "nchar", "nvarchar", "text")
+_MAX_VARBINARY = 16384  # ASE: the widest column on a 16K page
 
 
 @dataclass(frozen=True)
@@ -51,6 +64,28 @@ def _quote(ident: str) -> str:
     return ".".join(f"[{part}]" for part in ident.split("."))
 
 
+def text_as_bytes(source: SourceSpec) -> bool:
+    """Whether this source's code-page text is fetched as bytes and decoded by jinbao."""
+    return fetch_as_bytes(source.dialect, source.charset.declared)
+
+
+def _bytes_columns(entity: EntitySpec) -> set[str]:
+    return {name for name, col in entity.all_columns.items() if col.base_type in _CODEPAGE_TYPES}
+
+
+def _select_item(name: str, col, as_bytes: bool) -> str:
+    """A select-list item: the column, or its bytes as the server holds them."""
+    if not as_bytes or col.base_type not in _CODEPAGE_TYPES:
+        return _quote(name)
+    if col.length is None:  # TEXT or (MAX): ASE cannot convert it to VARBINARY
+        raise ExtractError(
+            f"{name} ({col.type}): text in this source must be read as bytes (its declared charset loses "
+            "characters in FreeTDS), which needs a CHAR/VARCHAR column of known length"
+        )
+    width = col.length * (1 if col.base_type in ("char", "varchar") else 4)  # N-types: up to 4 bytes a character
+    return f"CONVERT(VARBINARY({min(width, _MAX_VARBINARY)}), {_quote(name)}) AS {_quote(name)}"
+
+
 def page_query(
     entity: EntitySpec,
     source: SourceSpec,
@@ -67,7 +102,8 @@ def page_query(
     def mark(column: str) -> str:
         return typed_placeholder(source, _sql_type(entity.all_columns[column]))
 
-    cols = ", ".join(_quote(c) for c in entity.all_columns)
+    as_bytes = text_as_bytes(source)
+    cols = ", ".join(_select_item(c, col, as_bytes) for c, col in entity.all_columns.items())
     order = ", ".join(_quote(k) for k in entity.key)
     top = "" if source.dialect == "sybase" or not page_rows else f"TOP {int(page_rows)} "
     sql = f"SELECT {top}{cols} FROM {_quote(entity.table)}"
@@ -108,20 +144,30 @@ def _page_params(key_values: Sequence[Any]) -> list[Any]:
     return params
 
 
-def rows_to_batch(rows: list[tuple], entity: EntitySpec, charset: Charset | None = None) -> pa.RecordBatch:
+def rows_to_batch(
+    rows: list[tuple], entity: EntitySpec, charset: Charset | None = None, *, as_bytes: bool = False
+) -> pa.RecordBatch:
     """Column-wise conversion with the spec's types; a value that does not fit raises, never rounds.
 
     When the city's text is stored in another charset than the server declares, text
-    columns are repaired; rows with undecodable bytes get ``__undecodable__`` (column=hex).
+    columns are repaired (``as_bytes``: code-page text arrived as bytes and is decoded with
+    the actual charset); rows with undecodable bytes get ``__undecodable__`` (column=hex).
     """
     schema = entity.arrow_schema
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in schema]
-    repair = charset is not None and needs_repair(charset.declared, charset.actual)
+    if as_bytes and charset is None:
+        raise ExtractError(f"{entity.table}: text fetched as bytes needs the source's charset")
+    repair = not as_bytes and charset is not None and needs_repair(charset.declared, charset.actual)
+    raw = _bytes_columns(entity) if as_bytes else set()
     undecodable: list[str | None] = [None] * len(rows)
     arrays = []
     for field, values, col in zip(schema, columns, entity.all_columns.values(), strict=True):
-        if repair and col.is_text:
+        bad = None
+        if field.name in raw:
+            values, bad = decode_values(list(values), charset.actual)
+        elif repair and col.is_text:
             values, bad = repair_values(list(values), charset.declared, charset.actual)
+        if bad is not None:
             for i, b in enumerate(bad):
                 if b is not None:
                     note = f"{field.name}={b}"
@@ -177,6 +223,8 @@ def extract_entity(
     names = list(entity.all_columns)
     key_idx = [names.index(k) for k in entity.key]
     char_key = [entity.all_columns[k].base_type in _CHAR_TYPES for k in entity.key]
+    as_bytes = text_as_bytes(source)
+    byte_key = [as_bytes and k in _bytes_columns(entity) for k in entity.key]
     rate = rate or RateLimit(source.max_rows_per_second)
     last: list[Any] | None = None
     if key_range and key_range.lower is not None:
@@ -214,14 +262,26 @@ def extract_entity(
             attempt = 0
             if rows:
                 rate.take(len(rows))
-                yield rows_to_batch([tuple(r) for r in rows], entity, source.charset)
+                yield rows_to_batch([tuple(r) for r in rows], entity, source.charset, as_bytes=as_bytes)
             if len(rows) < page_rows:
                 return
-            tail = rows[-1]
+            tail = [_key_text(entity, rows[-1][i], source) if raw else rows[-1][i]
+                    for i, raw in zip(key_idx, byte_key, strict=True)]
             # CHAR keys come back blank-padded; the server compares ignoring trailing blanks.
-            last = [tail[i].rstrip(" ") if is_char else tail[i] for i, is_char in zip(key_idx, char_key, strict=True)]
+            last = [v.rstrip(" ") if is_char else v for v, is_char in zip(tail, char_key, strict=True)]
     finally:
         _close(conn)
+
+
+def _key_text(entity: EntitySpec, raw: bytes, source: SourceSpec) -> str:
+    """A key fetched as bytes, as text for the next page's parameters."""
+    try:
+        return bytes(raw).decode(python_codec(source.charset.actual))
+    except UnicodeDecodeError:
+        raise ExtractError(
+            f"{entity.table}: key value 0x{bytes(raw).hex()} is not valid {source.charset.actual}; "
+            "paging cannot continue past it"
+        ) from None
 
 
 def _as_text(value: Any) -> str:

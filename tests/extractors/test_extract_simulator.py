@@ -81,3 +81,35 @@ def test_split_ranges_are_contiguous_and_half_open():
     ranges = split_ranges(0, 99, 4)
     assert [(r.lower, r.upper) for r in ranges] == [(None, 24), (24, 49), (49, 74), (74, None)]
     assert [(r.lower, r.upper) for r in split_ranges(5, 6, 4)] == [(None, None)]
+
+
+@pytest.mark.parametrize(("actual", "names", "undecodable"), [
+    ("gb18030", ["冯\ue01a", "张三", " ", None], [None, None, None, None]),
+    # a spec claiming plain GBK for bytes in the user-defined area: held back with the bytes, never '?'
+    ("cp936", [None, "张三", " ", None], ["aac003=b7ebaabb", None, None, None]),
+])
+def test_ase_cp936_text_arrives_as_its_bytes_and_decodes_exactly_or_is_flagged(actual, names, undecodable):
+    """FreeTDS would turn 0xAABB (U+E01A in GBK's user-defined area) into '?'; jinbao reads the bytes instead."""
+    from extractors import SourceEndpoint
+    from fixtures.tds import TdsServer
+
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA dbo; CREATE SCHEMA sim_catalog")
+    con.execute("CREATE TABLE dbo.ac01 AS SELECT * FROM (VALUES ('P1', '冯\ue01a'), ('P2', '张三'), ('P3', ''), "
+                "('P4', NULL)) t(aac001, aac003)")
+    con.execute("CREATE TABLE sim_catalog.columns AS SELECT * FROM (VALUES ('dbo', 'ac01', 'aac001', 1, 'char(4)'), "
+                "('dbo', 'ac01', 'aac003', 2, 'varchar(20)')) t(table_schema, table_name, column_name, ordinal, sql_type)")
+    source = source_spec("pymssql", dialect="sybase", tds_version="5.0",
+                         charset={"declared": "cp936", "actual": actual})
+    entity = entity_spec("ac01", [("aac001", "char(4)"), ("aac003", "varchar(20)")], ["aac001"])
+    with TdsServer(connection=con, dialect="sybase", server_charset="cp936", ase_version="15.0.3") as server:
+        endpoint = SourceEndpoint("127.0.0.1", server.port, "sa", "x", "demo")
+        batches = list(extract_entity(source, entity, endpoint, page_rows=2))
+    assert len(batches) == 2
+
+    def column(name: str) -> list:
+        return [v for b in batches for v in (b.column(name).to_pylist() if name in b.column_names else [None] * len(b))]
+
+    assert column("aac001") == ["P1  ", "P2  ", "P3  ", "P4  "]  # CHAR(4): padded; paged by the trimmed key
+    assert column("aac003") == names  # ASE returns one space for an empty string
+    assert column("__undecodable__") == undecodable
