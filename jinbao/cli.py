@@ -235,8 +235,13 @@ def simulate(
     v = spec.source.tds_version
     console.print(f"serving {city} ({persons} persons, seed {seed}) on 127.0.0.1:{bound}, TDS {v}")
     console.print(f"  tsql:    TDSVER={v} tsql -H 127.0.0.1 -p {bound} -U sa -P anything")
-    console.print(f"  pymssql: pymssql.connect(server='127.0.0.1', port='{bound}', user='sa', password='anything', "
-                  f"database='{spec.source.database}', tds_version='{v}')")
+    if v == "5.0":  # pymssql refuses tds_version="5.0"; its FreeTDS takes TDSVER, and ASE refuses its default SETs
+        console.print(f"  pymssql: TDSVER=5.0 in the environment, then pymssql.connect(server='127.0.0.1', "
+                      f"port='{bound}', user='sa', password='anything', database='{spec.source.database}', "
+                      "conn_properties='')", soft_wrap=True)
+    else:
+        console.print(f"  pymssql: pymssql.connect(server='127.0.0.1', port='{bound}', user='sa', password='anything', "
+                      f"database='{spec.source.database}', tds_version='{v}')")
     console.print(f"  env:     export {spec.source.env_prefix}_HOST=127.0.0.1 {spec.source.env_prefix}_PORT={bound} "
                   f"{spec.source.env_prefix}_USER=sa {spec.source.env_prefix}_PASSWORD=anything", soft_wrap=True)
     try:

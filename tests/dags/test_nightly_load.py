@@ -44,7 +44,7 @@ def test_nightly_load_dag_loads_the_city_through_airflow_connections(tmp_path, h
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
         "AIRFLOW_CONN_JINBAO_CITY_HARBIN": json.dumps(
-            {"conn_type": "mssql", "host": "127.0.0.1", "port": harbin_server.port, "login": "sa",
+            {"conn_type": "sybase", "host": "127.0.0.1", "port": harbin_server.port, "login": "sa",
              "password": "dag-secret-pw", "schema": "hrb_si"}
         ),
         "AIRFLOW_CONN_JINBAO_PROVINCE": json.dumps({"conn_type": "generic", "extra": {"url": f"duckdb:///{target}"}}),
