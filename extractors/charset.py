@@ -28,10 +28,21 @@ UNDECODABLE_COLUMN = "__undecodable__"
 
 # Sybase / iconv charset names → Python codecs.
 PYTHON_CODECS = {
-    "iso_1": "latin-1", "iso-8859-1": "latin-1", "iso88591": "latin-1", "latin1": "latin-1", "latin-1": "latin-1",
-    "cp850": "cp850", "cp437": "cp437", "cp1252": "cp1252",
-    "cp936": "gbk", "gbk": "gbk", "eucgb": "gb2312", "gb2312": "gb2312", "gb18030": "gb18030",
-    "utf8": "utf-8", "utf-8": "utf-8",
+    "iso_1": "latin-1",
+    "iso-8859-1": "latin-1",
+    "iso88591": "latin-1",
+    "latin1": "latin-1",
+    "latin-1": "latin-1",
+    "cp850": "cp850",
+    "cp437": "cp437",
+    "cp1252": "cp1252",
+    "cp936": "gbk",
+    "gbk": "gbk",
+    "eucgb": "gb2312",
+    "gb2312": "gb2312",
+    "gb18030": "gb18030",
+    "utf8": "utf-8",
+    "utf-8": "utf-8",
 }
 # Charsets FreeTDS itself decodes as GB18030 (a superset): no repair is needed between them.
 _CHINESE = {"gbk", "gb18030"}

@@ -82,7 +82,9 @@ def _select_item(name: str, col, as_bytes: bool) -> str:
             f"{name} ({col.type}): text in this source must be read as bytes (its declared charset loses "
             "characters in FreeTDS), which needs a CHAR/VARCHAR column of known length"
         )
-    width = col.length * (1 if col.base_type in ("char", "varchar") else 4)  # N-types: up to 4 bytes a character
+    width = col.length * (
+        1 if col.base_type in ("char", "varchar") else 4
+    )  # N-types: up to 4 bytes a character
     return f"CONVERT(VARBINARY({min(width, _MAX_VARBINARY)}), {_quote(name)}) AS {_quote(name)}"
 
 
@@ -99,6 +101,7 @@ def page_query(
 
     Parameter order: key tuple terms (later pages), then the upper bound, then the watermark.
     """
+
     def mark(column: str) -> str:
         return typed_placeholder(source, _sql_type(entity.all_columns[column]))
 
@@ -133,8 +136,17 @@ def _sql_type(col) -> str:
     if col.is_text:
         wide = base.startswith(("n", "uni"))
         return f"{'N' if wide else ''}VARCHAR({col.length or 'MAX'})"
-    return {"int": "INT", "bigint": "BIGINT", "smallint": "SMALLINT", "tinyint": "TINYINT", "datetime": "DATETIME",
-            "float": "FLOAT", "money": "MONEY", "datetime2": "DATETIME2", "date": "DATE"}.get(base, col.type.upper())
+    return {
+        "int": "INT",
+        "bigint": "BIGINT",
+        "smallint": "SMALLINT",
+        "tinyint": "TINYINT",
+        "datetime": "DATETIME",
+        "float": "FLOAT",
+        "money": "MONEY",
+        "datetime2": "DATETIME2",
+        "date": "DATE",
+    }.get(base, col.type.upper())
 
 
 def _page_params(key_values: Sequence[Any]) -> list[Any]:
@@ -175,7 +187,9 @@ def rows_to_batch(
         try:
             arrays.append(pa.array(values, type=field.type))
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
-            raise ExtractError(f"{entity.table}.{field.name}: value does not fit {field.type}: {exc}") from exc
+            raise ExtractError(
+                f"{entity.table}.{field.name}: value does not fit {field.type}: {exc}"
+            ) from exc
     if any(u is not None for u in undecodable):
         arrays.append(pa.array(undecodable, pa.string()))
         schema = schema.append(pa.field(UNDECODABLE_COLUMN, pa.string()))
@@ -217,7 +231,9 @@ def extract_entity(
     (``source.retries``), resuming after the last key already yielded.
     """
     if source.driver == "arrow_odbc" and len(entity.key) == 1:
-        yield from _extract_arrow(source, entity, endpoint, page_rows or source.batch_rows, key_range, since, rate)
+        yield from _extract_arrow(
+            source, entity, endpoint, page_rows or source.batch_rows, key_range, since, rate
+        )
         return
     page_rows = page_rows or source.batch_rows
     names = list(entity.all_columns)
@@ -240,8 +256,14 @@ def extract_entity(
                 if conn is None:
                     conn = connect(source, endpoint)
                     cur = conn.cursor()
-                sql = page_query(entity, source, page_rows, first_page=last is None,
-                                 upper_bound=upper is not None, since=since.column if since else None)
+                sql = page_query(
+                    entity,
+                    source,
+                    page_rows,
+                    first_page=last is None,
+                    upper_bound=upper is not None,
+                    since=since.column if since else None,
+                )
                 params = _page_params(last) if last is not None else []
                 if upper is not None:
                     params.append(upper)
@@ -265,8 +287,10 @@ def extract_entity(
                 yield rows_to_batch([tuple(r) for r in rows], entity, source.charset, as_bytes=as_bytes)
             if len(rows) < page_rows:
                 return
-            tail = [_key_text(entity, rows[-1][i], source) if raw else rows[-1][i]
-                    for i, raw in zip(key_idx, byte_key, strict=True)]
+            tail = [
+                _key_text(entity, rows[-1][i], source) if raw else rows[-1][i]
+                for i, raw in zip(key_idx, byte_key, strict=True)
+            ]
             # CHAR keys come back blank-padded; the server compares ignoring trailing blanks.
             last = [v.rstrip(" ") if is_char else v for v, is_char in zip(tail, char_key, strict=True)]
     finally:
@@ -306,13 +330,23 @@ def _extract_arrow(source, entity, endpoint, batch_rows, key_range, since, rate)
     rate = rate or RateLimit(source.max_rows_per_second)
     attempt = 0
     while True:
-        sql = page_query(entity, source, 0, first_page=last is None, upper_bound=upper is not None,
-                         since=since.column if since else None)
+        sql = page_query(
+            entity,
+            source,
+            0,
+            first_page=last is None,
+            upper_bound=upper is not None,
+            since=since.column if since else None,
+        )
         params = [v for v in (last, upper, since.value if since else None) if v is not None]
         try:
             reader = read_arrow_batches_from_odbc(
-                query=sql, connection_string=odbc_connection_string(source, endpoint), batch_size=batch_rows,
-                parameters=[_as_text(p) for p in params] or None, schema=schema, login_timeout_sec=10,
+                query=sql,
+                connection_string=odbc_connection_string(source, endpoint),
+                batch_size=batch_rows,
+                parameters=[_as_text(p) for p in params] or None,
+                schema=schema,
+                login_timeout_sec=10,
             )
             for batch in reader:
                 if batch.num_rows == 0:
@@ -320,8 +354,11 @@ def _extract_arrow(source, entity, endpoint, batch_rows, key_range, since, rate)
                 if batch.schema != schema:
                     batch = batch.cast(schema)
                 if repair:
-                    batch = rows_to_batch(list(zip(*(c.to_pylist() for c in batch.columns), strict=True)), entity,
-                                          source.charset)
+                    batch = rows_to_batch(
+                        list(zip(*(c.to_pylist() for c in batch.columns), strict=True)),
+                        entity,
+                        source.charset,
+                    )
                 tail = batch.column(key)[-1].as_py()
                 last = tail.rstrip(" ") if char_key else tail
                 attempt = 0
@@ -339,8 +376,14 @@ def _back_off(source: SourceSpec, entity: EntitySpec, exc: Exception, attempt: i
     if not is_retryable(exc) or attempt >= source.retries:
         raise ExtractError(f"{entity.table}: query failed: {exc}") from exc
     wait = source.retry_backoff_seconds * (2**attempt)
-    log.warning("%s: %s; retry %d/%d in %.1fs, resuming after the last key delivered",
-                entity.table, str(exc)[:200], attempt + 1, source.retries, wait)
+    log.warning(
+        "%s: %s; retry %d/%d in %.1fs, resuming after the last key delivered",
+        entity.table,
+        str(exc)[:200],
+        attempt + 1,
+        source.retries,
+        wait,
+    )
     time.sleep(wait)
     return attempt + 1
 

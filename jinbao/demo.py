@@ -31,7 +31,9 @@ def simulated_city_db(spec: CitySpec, persons: int, seed: int, sim_dir: Path = S
 
     variant = spec.simulator.variant if spec.simulator else spec.city
     sim_dir.mkdir(parents=True, exist_ok=True)
-    path = sim_dir / f"{variant}-{persons}-{seed}-g{GENERATOR_VERSION}.duckdb"  # a new generator makes new files
+    path = (
+        sim_dir / f"{variant}-{persons}-{seed}-g{GENERATOR_VERSION}.duckdb"
+    )  # a new generator makes new files
     if not path.exists():
         tmp = path.with_suffix(".tmp.duckdb")
         tmp.unlink(missing_ok=True)
@@ -40,7 +42,9 @@ def simulated_city_db(spec: CitySpec, persons: int, seed: int, sim_dir: Path = S
     return path
 
 
-def simulated_province(specs: list[CitySpec], persons: int, seed: int, sim_dir: Path = SIM_DIR) -> dict[str, Path]:
+def simulated_province(
+    specs: list[CitySpec], persons: int, seed: int, sim_dir: Path = SIM_DIR
+) -> dict[str, Path]:
     """Generate (once) one province of simulated cities sharing persons; city → legacy database file."""
     import shutil
 

@@ -36,7 +36,11 @@ def test_chinese_family_needs_no_repair_and_lossy_declared_charsets_are_refused(
 
 def test_rows_with_undecodable_text_carry_their_bytes_to_the_transform():
     entity = EntitySpec.model_validate(
-        {"table": "dbo.t", "key": ["id"], "columns": {"id": {"type": "int"}, "xm": {"type": "varchar(20)", "to": "name"}}}
+        {
+            "table": "dbo.t",
+            "key": ["id"],
+            "columns": {"id": {"type": "int"}, "xm": {"type": "varchar(20)", "to": "name"}},
+        }
     )
     rows = [(1, "张三".encode("gbk").decode("cp850")), (2, b"\xd5\xc5\x81\x20".decode("cp850"))]
     batch = rows_to_batch(rows, entity, Charset(declared="cp850", actual="gb18030"))
@@ -57,7 +61,10 @@ def test_bytes_decode_exactly_or_are_kept_in_hex():
     pua = "冯\ue01a"  # a Harbin private-use name character: 0xAABB in GBK's user-defined area
     raw = [pua.encode("gb18030"), b"\xd5\xc5\x81\x20", None, b" "]
     assert decode_values(raw, "gb18030") == ([pua, None, None, " "], [None, "d5c58120", None, None])
-    assert decode_values([pua.encode("gb18030")], "cp936") == ([None], ["b7ebaabb"])  # plain GBK lacks the area
+    assert decode_values([pua.encode("gb18030")], "cp936") == (
+        [None],
+        ["b7ebaabb"],
+    )  # plain GBK lacks the area
 
 
 def test_rows_fetched_as_bytes_decode_text_columns_only_and_flag_undecodable_ones():

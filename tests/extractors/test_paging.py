@@ -40,13 +40,18 @@ def test_cp936_ase_text_is_selected_as_the_bytes_the_server_holds():
     bytes, each CHAR/VARCHAR at its full byte width; numbers and datetimes, WHERE and ORDER BY are untouched."""
     assert text_as_bytes(HARBIN.source)
     assert not text_as_bytes(DAQING.source)  # SQL Server: FreeTDS reads Chinese_PRC as GB18030
-    assert not text_as_bytes(city_spec("mudanjiang").source)  # cp850 is repaired after a reversible conversion
+    assert not text_as_bytes(
+        city_spec("mudanjiang").source
+    )  # cp850 is repaired after a reversible conversion
     sql = page_query(HARBIN.entities["contribution"], HARBIN.source, 50, first_page=False)
     assert sql.startswith(
         "SET ROWCOUNT 50 SELECT [aaz223], CONVERT(VARBINARY(12), [aac001]) AS [aac001], "
         "CONVERT(VARBINARY(10), [aab001]) AS [aab001], CONVERT(VARBINARY(3), [aae140]) AS [aae140], [aae002], "
     )
-    assert "[aae180], [aae020]" in sql and "CONVERT(VARBINARY(1), [aae078]) AS [aae078], [aae079], [aae036]" in sql
+    assert (
+        "[aae180], [aae020]" in sql
+        and "CONVERT(VARBINARY(1), [aae078]) AS [aae078], [aae079], [aae036]" in sql
+    )
     assert sql.endswith("FROM [dbo].[ac43] WHERE (([aaz223] > %s)) ORDER BY [aaz223] SET ROWCOUNT 0")
     person = page_query(HARBIN.entities["person"], HARBIN.source, 50, first_page=True)
     assert "CONVERT(VARBINARY(20), [aac003]) AS [aac003]" in person
@@ -55,7 +60,11 @@ def test_cp936_ase_text_is_selected_as_the_bytes_the_server_holds():
 
 def test_text_columns_without_a_length_cannot_be_fetched_as_bytes():
     entity = EntitySpec.model_validate(
-        {"table": "dbo.t", "key": ["id"], "columns": {"id": {"type": "int"}, "memo": {"type": "text", "to": "name"}}}
+        {
+            "table": "dbo.t",
+            "key": ["id"],
+            "columns": {"id": {"type": "int"}, "memo": {"type": "text", "to": "name"}},
+        }
     )
     with pytest.raises(ExtractError, match="memo"):
         page_query(entity, HARBIN.source, 10, first_page=True)

@@ -18,8 +18,13 @@ from tests.truth import ENTITIES, assert_entity_matches, assert_quarantine_match
 from transforms.normalize import money_columns
 
 pytestmark = [pytest.mark.simulator, pytest.mark.slow]
-LOADS = ["harbin-pymssql-duckdb", "daqing-pymssql-duckdb", "daqing-pyodbc-duckdb", "daqing-arrow_odbc-duckdb",
-         pytest.param("harbin-pymssql-postgres", marks=pytest.mark.postgres)]
+LOADS = [
+    "harbin-pymssql-duckdb",
+    "daqing-pymssql-duckdb",
+    "daqing-pyodbc-duckdb",
+    "daqing-arrow_odbc-duckdb",
+    pytest.param("harbin-pymssql-postgres", marks=pytest.mark.postgres),
+]
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +44,11 @@ def loads(tmp_path_factory, cities, checker, pg_database_factory):
     def get(name: str):
         if name not in cache:
             city, driver, engine = name.split("-")
-            url = (f"duckdb:///{tmp_path_factory.mktemp(name) / 'target.duckdb'}" if engine == "duckdb"
-                   else pg_database_factory())
+            url = (
+                f"duckdb:///{tmp_path_factory.mktemp(name) / 'target.duckdb'}"
+                if engine == "duckdb"
+                else pg_database_factory()
+            )
             target = open_target(url)
             endpoint, db = cities(city)
             run = run_city(with_driver(city_spec(city), driver), endpoint, target, checker=checker)
@@ -76,7 +84,9 @@ def test_every_entity_and_quarantine_row_matches_the_ground_truth(loads, load):
     assert {"ID_CHECK_DIGIT", "PERSON_NOT_LOADED", "UNMAPPED_CODE"} <= reasons
     if load.startswith("harbin"):
         assert {"ID_BIRTH_DATE_MISMATCH", "AMOUNT_INVALID"} <= reasons
-        assert "UNDECODABLE_TEXT" not in reasons  # harbin's private-use characters decode: nothing to quarantine
+        assert (
+            "UNDECODABLE_TEXT" not in reasons
+        )  # harbin's private-use characters decode: nothing to quarantine
         names = [r[0] for r in target.fetchall("SELECT name FROM province.person")]
         assert any("\ue000" <= ch <= "\uf8ff" for n in names for ch in n)
         assert not any("?" in n for n in names)
@@ -107,7 +117,9 @@ def test_a_second_run_changes_nothing(loads, load, cities, checker):
     assert {t: target_rows(target, t, ["*"]) for t in tables} == before
     assert again.reconciled
     assert all(e.inserted == 0 and e.updated == 0 for e in again.entities.values())
-    batches = target.fetchall("SELECT count(DISTINCT batch_id), bool_and(reconciled) FROM province.load_batch")
+    batches = target.fetchall(
+        "SELECT count(DISTINCT batch_id), bool_and(reconciled) FROM province.load_batch"
+    )
     assert tuple(batches[0]) == (2, True)
 
 
@@ -115,6 +127,9 @@ def test_a_second_run_changes_nothing(loads, load, cities, checker):
 def test_every_driver_gives_identical_unified_output(loads, other):
     (_, a, _), (_, b, _) = loads("daqing-pymssql-duckdb"), loads(other)
     for t in [*ENTITIES, "quarantine"]:
-        cols = ["*"] if t != "quarantine" else ["source_city", "entity", "source_key", "reason_code", "reason_detail",
-                                                 "original_values"]
+        cols = (
+            ["*"]
+            if t != "quarantine"
+            else ["source_city", "entity", "source_key", "reason_code", "reason_detail", "original_values"]
+        )
         assert target_rows(a, t, cols) == target_rows(b, t, cols), t
