@@ -5,7 +5,10 @@ which has no TOP before 15.0: ``SET ROWCOUNT n``): never OFFSET, so a page costs
 the same at row 10 and row 10 million, memory is bounded by one page, and a
 dropped connection resumes after the last key it delivered, with nothing
 repeated and nothing lost. Values pass through the driver as Python objects and
-are put into Arrow with the spec's exact types (Decimal stays decimal).
+are put into Arrow with the spec's exact types (Decimal stays decimal). Text that
+FreeTDS would convert lossily (an ASE source declared cp936 holding GB18030: see
+``extractors.charset``) is selected as ``CONVERT(VARBINARY(n), column)`` and decoded
+here with the spec's actual charset.
 """
 
 from __future__ import annotations
@@ -21,7 +24,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from extractors.charset import UNDECODABLE_COLUMN, needs_repair, repair_values
+from extractors.charset import (
+    UNDECODABLE_COLUMN,
+    decode_values,
+    fetch_as_bytes,
+    needs_repair,
+    python_codec,
+    repair_values,
+)
 from extractors.configuration import SourceEndpoint
 from extractors.drivers import connect, is_retryable, odbc_connection_string, typed_placeholder
 from extractors.exceptions import ExtractError, SourceUnavailable
@@ -29,6 +39,9 @@ from jinbao.spec import Charset, EntitySpec, SourceSpec
 
 log = logging.getLogger("jinbao.extract")
 _CHAR_TYPES = ("char", "nchar", "unichar")
+# Text types held in the server's code page: fetched as bytes when FreeTDS's conversion would lose some.
+_CODEPAGE_TYPES = ("char", "varchar", "nchar", "nvarchar", "text")
+_MAX_VARBINARY = 16384  # ASE: the widest column on a 16K page
 
 
 @dataclass(frozen=True)
@@ -51,6 +64,30 @@ def _quote(ident: str) -> str:
     return ".".join(f"[{part}]" for part in ident.split("."))
 
 
+def text_as_bytes(source: SourceSpec) -> bool:
+    """Whether this source's code-page text is fetched as bytes and decoded by jinbao."""
+    return fetch_as_bytes(source.dialect, source.charset.declared)
+
+
+def _bytes_columns(entity: EntitySpec) -> set[str]:
+    return {name for name, col in entity.all_columns.items() if col.base_type in _CODEPAGE_TYPES}
+
+
+def _select_item(name: str, col, as_bytes: bool) -> str:
+    """A select-list item: the column, or its bytes as the server holds them."""
+    if not as_bytes or col.base_type not in _CODEPAGE_TYPES:
+        return _quote(name)
+    if col.length is None:  # TEXT or (MAX): ASE cannot convert it to VARBINARY
+        raise ExtractError(
+            f"{name} ({col.type}): text in this source must be read as bytes (its declared charset loses "
+            "characters in FreeTDS), which needs a CHAR/VARCHAR column of known length"
+        )
+    width = col.length * (
+        1 if col.base_type in ("char", "varchar") else 4
+    )  # N-types: up to 4 bytes a character
+    return f"CONVERT(VARBINARY({min(width, _MAX_VARBINARY)}), {_quote(name)}) AS {_quote(name)}"
+
+
 def page_query(
     entity: EntitySpec,
     source: SourceSpec,
@@ -64,10 +101,12 @@ def page_query(
 
     Parameter order: key tuple terms (later pages), then the upper bound, then the watermark.
     """
+
     def mark(column: str) -> str:
         return typed_placeholder(source, _sql_type(entity.all_columns[column]))
 
-    cols = ", ".join(_quote(c) for c in entity.all_columns)
+    as_bytes = text_as_bytes(source)
+    cols = ", ".join(_select_item(c, col, as_bytes) for c, col in entity.all_columns.items())
     order = ", ".join(_quote(k) for k in entity.key)
     top = "" if source.dialect == "sybase" or not page_rows else f"TOP {int(page_rows)} "
     sql = f"SELECT {top}{cols} FROM {_quote(entity.table)}"
@@ -97,8 +136,17 @@ def _sql_type(col) -> str:
     if col.is_text:
         wide = base.startswith(("n", "uni"))
         return f"{'N' if wide else ''}VARCHAR({col.length or 'MAX'})"
-    return {"int": "INT", "bigint": "BIGINT", "smallint": "SMALLINT", "tinyint": "TINYINT", "datetime": "DATETIME",
-            "float": "FLOAT", "money": "MONEY", "datetime2": "DATETIME2", "date": "DATE"}.get(base, col.type.upper())
+    return {
+        "int": "INT",
+        "bigint": "BIGINT",
+        "smallint": "SMALLINT",
+        "tinyint": "TINYINT",
+        "datetime": "DATETIME",
+        "float": "FLOAT",
+        "money": "MONEY",
+        "datetime2": "DATETIME2",
+        "date": "DATE",
+    }.get(base, col.type.upper())
 
 
 def _page_params(key_values: Sequence[Any]) -> list[Any]:
@@ -108,20 +156,30 @@ def _page_params(key_values: Sequence[Any]) -> list[Any]:
     return params
 
 
-def rows_to_batch(rows: list[tuple], entity: EntitySpec, charset: Charset | None = None) -> pa.RecordBatch:
+def rows_to_batch(
+    rows: list[tuple], entity: EntitySpec, charset: Charset | None = None, *, as_bytes: bool = False
+) -> pa.RecordBatch:
     """Column-wise conversion with the spec's types; a value that does not fit raises, never rounds.
 
     When the city's text is stored in another charset than the server declares, text
-    columns are repaired; rows with undecodable bytes get ``__undecodable__`` (column=hex).
+    columns are repaired (``as_bytes``: code-page text arrived as bytes and is decoded with
+    the actual charset); rows with undecodable bytes get ``__undecodable__`` (column=hex).
     """
     schema = entity.arrow_schema
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in schema]
-    repair = charset is not None and needs_repair(charset.declared, charset.actual)
+    if as_bytes and charset is None:
+        raise ExtractError(f"{entity.table}: text fetched as bytes needs the source's charset")
+    repair = not as_bytes and charset is not None and needs_repair(charset.declared, charset.actual)
+    raw = _bytes_columns(entity) if as_bytes else set()
     undecodable: list[str | None] = [None] * len(rows)
     arrays = []
     for field, values, col in zip(schema, columns, entity.all_columns.values(), strict=True):
-        if repair and col.is_text:
+        bad = None
+        if field.name in raw:
+            values, bad = decode_values(list(values), charset.actual)
+        elif repair and col.is_text:
             values, bad = repair_values(list(values), charset.declared, charset.actual)
+        if bad is not None:
             for i, b in enumerate(bad):
                 if b is not None:
                     note = f"{field.name}={b}"
@@ -129,7 +187,9 @@ def rows_to_batch(rows: list[tuple], entity: EntitySpec, charset: Charset | None
         try:
             arrays.append(pa.array(values, type=field.type))
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
-            raise ExtractError(f"{entity.table}.{field.name}: value does not fit {field.type}: {exc}") from exc
+            raise ExtractError(
+                f"{entity.table}.{field.name}: value does not fit {field.type}: {exc}"
+            ) from exc
     if any(u is not None for u in undecodable):
         arrays.append(pa.array(undecodable, pa.string()))
         schema = schema.append(pa.field(UNDECODABLE_COLUMN, pa.string()))
@@ -171,12 +231,16 @@ def extract_entity(
     (``source.retries``), resuming after the last key already yielded.
     """
     if source.driver == "arrow_odbc" and len(entity.key) == 1:
-        yield from _extract_arrow(source, entity, endpoint, page_rows or source.batch_rows, key_range, since, rate)
+        yield from _extract_arrow(
+            source, entity, endpoint, page_rows or source.batch_rows, key_range, since, rate
+        )
         return
     page_rows = page_rows or source.batch_rows
     names = list(entity.all_columns)
     key_idx = [names.index(k) for k in entity.key]
     char_key = [entity.all_columns[k].base_type in _CHAR_TYPES for k in entity.key]
+    as_bytes = text_as_bytes(source)
+    byte_key = [as_bytes and k in _bytes_columns(entity) for k in entity.key]
     rate = rate or RateLimit(source.max_rows_per_second)
     last: list[Any] | None = None
     if key_range and key_range.lower is not None:
@@ -192,8 +256,14 @@ def extract_entity(
                 if conn is None:
                     conn = connect(source, endpoint)
                     cur = conn.cursor()
-                sql = page_query(entity, source, page_rows, first_page=last is None,
-                                 upper_bound=upper is not None, since=since.column if since else None)
+                sql = page_query(
+                    entity,
+                    source,
+                    page_rows,
+                    first_page=last is None,
+                    upper_bound=upper is not None,
+                    since=since.column if since else None,
+                )
                 params = _page_params(last) if last is not None else []
                 if upper is not None:
                     params.append(upper)
@@ -214,14 +284,28 @@ def extract_entity(
             attempt = 0
             if rows:
                 rate.take(len(rows))
-                yield rows_to_batch([tuple(r) for r in rows], entity, source.charset)
+                yield rows_to_batch([tuple(r) for r in rows], entity, source.charset, as_bytes=as_bytes)
             if len(rows) < page_rows:
                 return
-            tail = rows[-1]
+            tail = [
+                _key_text(entity, rows[-1][i], source) if raw else rows[-1][i]
+                for i, raw in zip(key_idx, byte_key, strict=True)
+            ]
             # CHAR keys come back blank-padded; the server compares ignoring trailing blanks.
-            last = [tail[i].rstrip(" ") if is_char else tail[i] for i, is_char in zip(key_idx, char_key, strict=True)]
+            last = [v.rstrip(" ") if is_char else v for v, is_char in zip(tail, char_key, strict=True)]
     finally:
         _close(conn)
+
+
+def _key_text(entity: EntitySpec, raw: bytes, source: SourceSpec) -> str:
+    """A key fetched as bytes, as text for the next page's parameters."""
+    try:
+        return bytes(raw).decode(python_codec(source.charset.actual))
+    except UnicodeDecodeError:
+        raise ExtractError(
+            f"{entity.table}: key value 0x{bytes(raw).hex()} is not valid {source.charset.actual}; "
+            "paging cannot continue past it"
+        ) from None
 
 
 def _as_text(value: Any) -> str:
@@ -246,13 +330,23 @@ def _extract_arrow(source, entity, endpoint, batch_rows, key_range, since, rate)
     rate = rate or RateLimit(source.max_rows_per_second)
     attempt = 0
     while True:
-        sql = page_query(entity, source, 0, first_page=last is None, upper_bound=upper is not None,
-                         since=since.column if since else None)
+        sql = page_query(
+            entity,
+            source,
+            0,
+            first_page=last is None,
+            upper_bound=upper is not None,
+            since=since.column if since else None,
+        )
         params = [v for v in (last, upper, since.value if since else None) if v is not None]
         try:
             reader = read_arrow_batches_from_odbc(
-                query=sql, connection_string=odbc_connection_string(source, endpoint), batch_size=batch_rows,
-                parameters=[_as_text(p) for p in params] or None, schema=schema, login_timeout_sec=10,
+                query=sql,
+                connection_string=odbc_connection_string(source, endpoint),
+                batch_size=batch_rows,
+                parameters=[_as_text(p) for p in params] or None,
+                schema=schema,
+                login_timeout_sec=10,
             )
             for batch in reader:
                 if batch.num_rows == 0:
@@ -260,8 +354,11 @@ def _extract_arrow(source, entity, endpoint, batch_rows, key_range, since, rate)
                 if batch.schema != schema:
                     batch = batch.cast(schema)
                 if repair:
-                    batch = rows_to_batch(list(zip(*(c.to_pylist() for c in batch.columns), strict=True)), entity,
-                                          source.charset)
+                    batch = rows_to_batch(
+                        list(zip(*(c.to_pylist() for c in batch.columns), strict=True)),
+                        entity,
+                        source.charset,
+                    )
                 tail = batch.column(key)[-1].as_py()
                 last = tail.rstrip(" ") if char_key else tail
                 attempt = 0
@@ -279,8 +376,14 @@ def _back_off(source: SourceSpec, entity: EntitySpec, exc: Exception, attempt: i
     if not is_retryable(exc) or attempt >= source.retries:
         raise ExtractError(f"{entity.table}: query failed: {exc}") from exc
     wait = source.retry_backoff_seconds * (2**attempt)
-    log.warning("%s: %s; retry %d/%d in %.1fs, resuming after the last key delivered",
-                entity.table, str(exc)[:200], attempt + 1, source.retries, wait)
+    log.warning(
+        "%s: %s; retry %d/%d in %.1fs, resuming after the last key delivered",
+        entity.table,
+        str(exc)[:200],
+        attempt + 1,
+        source.retries,
+        wait,
+    )
     time.sleep(wait)
     return attempt + 1
 

@@ -14,9 +14,13 @@ from rich.table import Table
 from jinbao.errors import JinbaoError
 from jinbao.targets import DEFAULT_TARGET
 
-app = typer.Typer(help="jinbao: consolidate legacy city social-insurance systems into the provincial database.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="jinbao: consolidate legacy city social-insurance systems into the provincial database.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 console = Console()
+
 
 class Driver(StrEnum):
     pymssql = "pymssql"
@@ -34,19 +38,29 @@ def _summary(runs) -> None:
         for col in ("entity", "extracted", "loaded", "quarantined", "merged", "money (yuan)", "reconciled"):
             t.add_column(col, justify="left" if col == "entity" else "right", no_wrap=True)
         for e in run.entities.values():
-            t.add_row(e.entity, f"{e.extracted_rows:,}", f"{e.loaded_rows:,}", f"{e.quarantined_rows:,}",
-                      f"{e.merged_rows:,}", f"{e.extracted_money:,}" if e.extracted_money else "-",
-                      "[green]yes[/]" if e.reconciled else "[red]NO[/]")
+            t.add_row(
+                e.entity,
+                f"{e.extracted_rows:,}",
+                f"{e.loaded_rows:,}",
+                f"{e.quarantined_rows:,}",
+                f"{e.merged_rows:,}",
+                f"{e.extracted_money:,}" if e.extracted_money else "-",
+                "[green]yes[/]" if e.reconciled else "[red]NO[/]",
+            )
         console.print(t)
 
 
 def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s"
+    )
 
 
 @app.command()
 def demo(
-    persons: Annotated[int, typer.Option(help="persons in the simulated province (shared across its cities)")] = 20000,
+    persons: Annotated[
+        int, typer.Option(help="persons in the simulated province (shared across its cities)")
+    ] = 20000,
     seed: Annotated[int, typer.Option(help="generator seed")] = 20261203,
     driver: Annotated[Driver | None, typer.Option(help="override the spec's driver")] = None,
     target: TargetOpt = DEFAULT_TARGET,
@@ -59,14 +73,21 @@ def demo(
     _setup_logging(verbose)
 
     def progress(rec) -> None:
-        console.print(f"  {rec.entity:<13} extracted {rec.extracted_rows:>9,}  loaded {rec.loaded_rows:>9,}  "
-                      f"quarantined {rec.quarantined_rows:>7,}")
+        console.print(
+            f"  {rec.entity:<13} extracted {rec.extracted_rows:>9,}  loaded {rec.loaded_rows:>9,}  "
+            f"quarantined {rec.quarantined_rows:>7,}"
+        )
 
     try:
         with console.status("loading simulated cities through FreeTDS..."):
-            result = run_demo(persons=persons, seed=seed, target_url=target, reports_dir=reports,
-                              driver=driver.value if driver else None,
-                              on_entity=progress)
+            result = run_demo(
+                persons=persons,
+                seed=seed,
+                target_url=target,
+                reports_dir=reports,
+                driver=driver.value if driver else None,
+                on_entity=progress,
+            )
     except JinbaoError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from exc
@@ -84,7 +105,9 @@ def load(
     city: str,
     target: TargetOpt = DEFAULT_TARGET,
     reports: ReportsOpt = Path("reports"),
-    incremental: Annotated[bool, typer.Option(help="only rows changed since the last run (per-table watermarks)")] = False,
+    incremental: Annotated[
+        bool, typer.Option(help="only rows changed since the last run (per-table watermarks)")
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Load one city from its live legacy database (endpoint from <PREFIX>_HOST/_PORT/_USER/_PASSWORD)."""
@@ -112,12 +135,20 @@ def load(
 @app.command()
 def cutover(
     city: str,
-    rehearse: Annotated[bool, typer.Option("--rehearse", help="load into the test partition and reconcile")] = False,
+    rehearse: Annotated[
+        bool, typer.Option("--rehearse", help="load into the test partition and reconcile")
+    ] = False,
     execute: Annotated[bool, typer.Option("--execute", help="load into the business partitions")] = False,
-    verify: Annotated[bool, typer.Option("--verify", help="reconcile the province against the live source")] = False,
-    rollback: Annotated[bool, typer.Option("--rollback", help="remove exactly this city's contribution")] = False,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="reconcile the province against the live source")
+    ] = False,
+    rollback: Annotated[
+        bool, typer.Option("--rollback", help="remove exactly this city's contribution")
+    ] = False,
     force: Annotated[bool, typer.Option(help="run even out of order")] = False,
-    simulated: Annotated[bool, typer.Option("--simulated", help="use the simulated city instead of the live one")] = False,
+    simulated: Annotated[
+        bool, typer.Option("--simulated", help="use the simulated city instead of the live one")
+    ] = False,
     persons: Annotated[int, typer.Option(help="with --simulated: persons in the simulated city")] = 5000,
     seed: Annotated[int, typer.Option(help="with --simulated: generator seed")] = 20261203,
     target: TargetOpt = DEFAULT_TARGET,
@@ -133,8 +164,16 @@ def cutover(
     from jinbao.targets import open_target
 
     _setup_logging(verbose)
-    chosen = [name for name, on in (("rehearse", rehearse), ("execute", execute), ("verify", verify),
-                                    ("rollback", rollback)) if on]
+    chosen = [
+        name
+        for name, on in (
+            ("rehearse", rehearse),
+            ("execute", execute),
+            ("verify", verify),
+            ("rollback", rollback),
+        )
+        if on
+    ]
     if len(chosen) != 1:
         console.print("[red]error:[/] give exactly one of --rehearse, --execute, --verify, --rollback")
         raise typer.Exit(2)
@@ -147,7 +186,9 @@ def cutover(
                 from jinbao.demo import simulated_city_db
 
                 server = stack.enter_context(TdsServer(simulated_city_db(spec, persons, seed)))
-                endpoint = SourceEndpoint("127.0.0.1", server.port, "jinbao", "simulated", spec.source.database)
+                endpoint = SourceEndpoint(
+                    "127.0.0.1", server.port, "jinbao", "simulated", spec.source.database
+                )
             else:
                 endpoint = endpoint_from_env(spec.source.env_prefix, spec.source.database)
             tgt = stack.enter_context(open_target(target))
@@ -163,8 +204,14 @@ def cutover(
     if "entities" in result.detail:
         t = Table("entity", "rows source", "rows province", "money source", "money province", "matches")
         for name, e in result.detail["entities"].items():
-            t.add_row(name, str(e["source_rows"]), str(e["province_rows"]), e["source_money"], e["province_money"],
-                      "[green]yes[/]" if e["matches"] else "[red]NO[/]")
+            t.add_row(
+                name,
+                str(e["source_rows"]),
+                str(e["province_rows"]),
+                e["source_money"],
+                e["province_money"],
+                "[green]yes[/]" if e["matches"] else "[red]NO[/]",
+            )
         console.print(t)
     console.print(f"report: {result.report}")
     console.print(f"{step}: " + ("[green]passed[/]" if result.passed else "[red]FAILED[/]"))
@@ -201,19 +248,31 @@ def inspect_encoding(
         cur = conn.cursor()
         name = ".".join(f"[{p}]" for p in table.split("."))
         limit = f"SET ROWCOUNT {sample} " if spec.source.dialect == "sybase" else f"TOP {sample} "
-        sql = f"{limit}SELECT * FROM {name}" if spec.source.dialect == "sybase" else f"SELECT {limit}* FROM {name}"
+        sql = (
+            f"{limit}SELECT * FROM {name}"
+            if spec.source.dialect == "sybase"
+            else f"SELECT {limit}* FROM {name}"
+        )
         cur.execute(sql)
         rows = cur.fetchall()
     values = [v for r in rows for v in r if isinstance(v, str)]
     scores = score_values(values, spec.source.charset.declared)
     t = Table("candidate", "decodable", "ideographs", "mojibake", "score", "sample")
     for s in scores:
-        t.add_row(s.charset, f"{s.decodable:.0%}", f"{s.ideographs:.0%}", f"{s.mojibake:.0%}", f"{s.score:.2f}",
-                  " | ".join(s.samples)[:60])
+        t.add_row(
+            s.charset,
+            f"{s.decodable:.0%}",
+            f"{s.ideographs:.0%}",
+            f"{s.mojibake:.0%}",
+            f"{s.score:.2f}",
+            " | ".join(s.samples)[:60],
+        )
     console.print(t)
     best = scores[0]
-    console.print(f"declared {spec.source.charset.declared}; spec says actual {spec.source.charset.actual}; "
-                  f"the sample looks like [bold]{best.charset}[/]")
+    console.print(
+        f"declared {spec.source.charset.declared}; spec says actual {spec.source.charset.actual}; "
+        f"the sample looks like [bold]{best.charset}[/]"
+    )
 
 
 @app.command()
@@ -235,10 +294,25 @@ def simulate(
     v = spec.source.tds_version
     console.print(f"serving {city} ({persons} persons, seed {seed}) on 127.0.0.1:{bound}, TDS {v}")
     console.print(f"  tsql:    TDSVER={v} tsql -H 127.0.0.1 -p {bound} -U sa -P anything")
-    console.print(f"  pymssql: pymssql.connect(server='127.0.0.1', port='{bound}', user='sa', password='anything', "
-                  f"database='{spec.source.database}', tds_version='{v}')")
-    console.print(f"  env:     export {spec.source.env_prefix}_HOST=127.0.0.1 {spec.source.env_prefix}_PORT={bound} "
-                  f"{spec.source.env_prefix}_USER=sa {spec.source.env_prefix}_PASSWORD=anything", soft_wrap=True)
+    if (
+        v == "5.0"
+    ):  # pymssql refuses tds_version="5.0"; its FreeTDS takes TDSVER, and ASE refuses its default SETs
+        console.print(
+            f"  pymssql: TDSVER=5.0 in the environment, then pymssql.connect(server='127.0.0.1', "
+            f"port='{bound}', user='sa', password='anything', database='{spec.source.database}', "
+            "conn_properties='')",
+            soft_wrap=True,
+        )
+    else:
+        console.print(
+            f"  pymssql: pymssql.connect(server='127.0.0.1', port='{bound}', user='sa', password='anything', "
+            f"database='{spec.source.database}', tds_version='{v}')"
+        )
+    console.print(
+        f"  env:     export {spec.source.env_prefix}_HOST=127.0.0.1 {spec.source.env_prefix}_PORT={bound} "
+        f"{spec.source.env_prefix}_USER=sa {spec.source.env_prefix}_PASSWORD=anything",
+        soft_wrap=True,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -263,8 +337,14 @@ def cities() -> None:
         except JinbaoError as exc:
             console.print(f"[red]error:[/] {exc}")
             raise typer.Exit(2) from exc
-        t.add_row(s.city, s.display_name, s.source.dialect, s.source.driver, s.source.tds_version,
-                  ", ".join(n for n, _ in s.ordered_entities()))
+        t.add_row(
+            s.city,
+            s.display_name,
+            s.source.dialect,
+            s.source.driver,
+            s.source.tds_version,
+            ", ".join(n for n, _ in s.ordered_entities()),
+        )
     console.print(t)
 
 

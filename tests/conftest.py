@@ -1,4 +1,8 @@
-"""Shared fixtures: a generated harbin city, served by the TDS simulator on a free loopback port."""
+"""Shared fixtures: generated cities served by the TDS simulator on free loopback ports.
+
+harbin is Sybase ASE 15 over TDS 5.0 (cp936; pymssql); daqing is SQL Server over TDS 7.4, the city for the
+drivers that read SQL Server only (pyodbc, arrow_odbc).
+"""
 
 from __future__ import annotations
 
@@ -30,6 +34,30 @@ def harbin_endpoint(harbin_server):
     from extractors import SourceEndpoint
 
     return SourceEndpoint("127.0.0.1", harbin_server.port, "jinbao", "sim-password", "hrb_si")
+
+
+@pytest.fixture(scope="session")
+def daqing_db(tmp_path_factory):
+    from fixtures.generator import generate_city
+
+    path = tmp_path_factory.mktemp("sim") / "daqing.duckdb"
+    generate_city("daqing", path, persons=E2E_PERSONS, seed=E2E_SEED)
+    return path
+
+
+@pytest.fixture(scope="session")
+def daqing_server(daqing_db):
+    from fixtures.tds import TdsServer
+
+    with TdsServer(daqing_db, server_name="SIM_DAQING") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def daqing_endpoint(daqing_server):
+    from extractors import SourceEndpoint
+
+    return SourceEndpoint("127.0.0.1", daqing_server.port, "jinbao", "sim-password", "dq_si")
 
 
 @pytest.fixture(scope="session")

@@ -31,8 +31,12 @@ def test_dag_file_imports_nothing_heavy_at_top_level():
         "print(heavy); sys.exit(1 if heavy else 0)"
     )
     env = {**os.environ, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
-    out = subprocess.run([sys.executable, "-c", code, str(REPO / "dags" / "nightly_load.py")], env=env,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(REPO / "dags" / "nightly_load.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
 
 
@@ -44,15 +48,29 @@ def test_nightly_load_dag_loads_the_city_through_airflow_connections(tmp_path, h
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
         "AIRFLOW_CONN_JINBAO_CITY_HARBIN": json.dumps(
-            {"conn_type": "mssql", "host": "127.0.0.1", "port": harbin_server.port, "login": "sa",
-             "password": "dag-secret-pw", "schema": "hrb_si"}
+            {
+                "conn_type": "sybase",
+                "host": "127.0.0.1",
+                "port": harbin_server.port,
+                "login": "sa",
+                "password": "dag-secret-pw",
+                "schema": "hrb_si",
+            }
         ),
-        "AIRFLOW_CONN_JINBAO_PROVINCE": json.dumps({"conn_type": "generic", "extra": {"url": f"duckdb:///{target}"}}),
+        "AIRFLOW_CONN_JINBAO_PROVINCE": json.dumps(
+            {"conn_type": "generic", "extra": {"url": f"duckdb:///{target}"}}
+        ),
     }
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True
+    )
     out = subprocess.run(
         [sys.executable, "-c", RUN_DAG, str(REPO / "dags" / "nightly_load.py"), str(tmp_path / "reports")],
-        env=env, capture_output=True, text=True, cwd=tmp_path, timeout=600,
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=600,
     )
     log = out.stdout + out.stderr
     assert "DAGRUN_STATE success" in out.stdout, log[-5000:]
