@@ -18,7 +18,15 @@ import pyarrow as pa
 
 from loaders.exceptions import LoadError
 from loaders.partitions import partition_rules, routing_case
-from loaders.schema import ENTITY_TABLES, PARTITIONED, PLACEMENT_COLUMNS, SCHEMA, load_batch, metadata
+from loaders.schema import (
+    ENTITY_TABLES,
+    PARTITIONED,
+    PLACEMENT_COLUMNS,
+    SCHEMA,
+    load_batch,
+    metadata,
+    source_table,
+)
 
 
 @dataclass(frozen=True)
@@ -211,7 +219,7 @@ class ProvincialTarget:
     def begin_entity(self, entity: str, city: str) -> None:
         """Note whether the city has rows of ``entity`` yet: a first load can skip row comparison."""
         self._page_city_entity = (city, entity)
-        table = "person_xref" if entity == "person" else entity
+        table = source_table(entity)
         if "_initial" not in self.__dict__:
             self._initial: dict[str, bool] = {}  # entities the city had no rows in when this run began
         n = self.fetchall(
@@ -283,6 +291,58 @@ class ProvincialTarget:
             f"ON CONFLICT (partition_code, id_number) DO UPDATE SET {update} WHERE {changed}"
         )
 
+    def apply_employers(self, rows: pa.Table) -> ApplyResult:
+        """Record each source employer in ``employer_xref`` and re-derive the consolidated ``employer`` rows.
+
+        Records with the same employer id (the organization code, which a USCC embeds) are one employer;
+        see :meth:`consolidate_employers` for which record's attributes it takes.
+        """
+        self.lock_persons()  # the one consolidation lock: persons and employers of concurrent loads
+        self.stage("staged_employer_keys", rows.select(["employer_id", "source_city", "employer_no"]))
+        self.execute("DROP TABLE IF EXISTS affected_employers")
+        self.execute(
+            "CREATE TEMP TABLE affected_employers AS SELECT employer_id FROM staged_employer_keys UNION "
+            f"SELECT x.employer_id FROM {SCHEMA}.employer_xref x JOIN staged_employer_keys k "
+            f"ON x.source_city = k.source_city AND x.employer_no = k.employer_no AND x.scope = '{self.scope}'"
+        )
+        result = self.apply("employer_xref", rows)
+        self.consolidate_employers()
+        return result
+
+    def consolidate_employers(self) -> None:
+        """Re-derive ``employer`` (this scope) for the employer ids in temp table ``affected_employers``.
+
+        Name, type and division come from the first source record in (source_city, employer_no) order;
+        the USCC is the first one any source record holds; the organization code is the id itself (NULL
+        for an employer known by neither code). The same records give the same row in any load order.
+        """
+        cols = [c.name for c in ENTITY_TABLES["employer"].columns]
+        col_list = ", ".join(ident(c) for c in cols)
+        keyed = ("scope", "employer_id")
+        update = ", ".join(f"{ident(c)} = excluded.{ident(c)}" for c in cols if c not in keyed)
+        changed = " OR ".join(
+            f"{SCHEMA}.employer.{ident(c)} IS DISTINCT FROM excluded.{ident(c)}" for c in cols if c not in keyed
+        )
+        mine = f"scope = '{self.scope}' AND employer_id IN (SELECT employer_id FROM affected_employers)"
+        order = "row_number() OVER (PARTITION BY employer_id ORDER BY source_city, employer_no) AS rn"
+        self.execute("DROP TABLE IF EXISTS derived_employer")
+        self.execute(
+            f"CREATE TEMP TABLE derived_employer AS SELECT f.scope, f.employer_id, "
+            "CASE WHEN f.employer_id LIKE '%:%' THEN NULL ELSE f.employer_id END AS org_code, u.uscc, f.name, "
+            "f.employer_type, f.division_code, f.source_city, f.employer_no "
+            f"FROM (SELECT *, {order} FROM {SCHEMA}.employer_xref WHERE {mine}) f "
+            f"LEFT JOIN (SELECT employer_id, uscc, {order} FROM {SCHEMA}.employer_xref "
+            f"WHERE {mine} AND uscc IS NOT NULL) u ON u.employer_id = f.employer_id AND u.rn = 1 WHERE f.rn = 1"
+        )
+        self.execute(
+            f"DELETE FROM {SCHEMA}.employer WHERE {mine} "
+            "AND employer_id NOT IN (SELECT employer_id FROM derived_employer)"
+        )
+        self.execute(
+            f"INSERT INTO {SCHEMA}.employer ({col_list}) SELECT {col_list} FROM derived_employer "
+            f"ON CONFLICT (scope, employer_id) DO UPDATE SET {update} WHERE {changed}"
+        )
+
     def route_partitions(self, city: str) -> int:
         """Move the city's production persons (and their rows) to the partition the rules give them."""
         if self.scope == "T":
@@ -333,15 +393,22 @@ class ProvincialTarget:
             f"WHERE source_city = {self.marker} AND scope = '{self.scope}'",
             [city],
         )
+        self.execute("DROP TABLE IF EXISTS affected_employers")
+        self.execute(
+            f"CREATE TEMP TABLE affected_employers AS SELECT DISTINCT employer_id FROM {SCHEMA}.employer_xref "
+            f"WHERE source_city = {self.marker} AND scope = '{self.scope}'",
+            [city],
+        )
         removed = {}
-        for entity in ("contribution", "account", "enrolment", "employer", "person_xref", "quarantine"):
+        for entity in ("contribution", "account", "enrolment", "employer_xref", "person_xref", "quarantine"):
             where = f"source_city = {self.marker} AND {self._scope_filter(entity)}"
             removed[entity] = int(self.fetchall(f"SELECT count(*) FROM {SCHEMA}.{entity} WHERE {where}", [city])[0][0])
             self.execute(f"DELETE FROM {SCHEMA}.{entity} WHERE {where}", [city])
-        before = int(self.fetchall(f"SELECT count(*) FROM {SCHEMA}.person WHERE {self._scope_filter('person')}")[0][0])
-        self.consolidate_persons()
-        after = int(self.fetchall(f"SELECT count(*) FROM {SCHEMA}.person WHERE {self._scope_filter('person')}")[0][0])
-        removed["person"] = before - after
+        for consolidated, rederive in (("person", self.consolidate_persons), ("employer", self.consolidate_employers)):
+            count = f"SELECT count(*) FROM {SCHEMA}.{consolidated} WHERE {self._scope_filter(consolidated)}"
+            before = int(self.fetchall(count)[0][0])
+            rederive()
+            removed[consolidated] = before - int(self.fetchall(count)[0][0])
         if self.scope == "P":
             for other in self.cities_loaded():
                 self.route_partitions(other)
@@ -351,9 +418,10 @@ class ProvincialTarget:
         return [r[0] for r in self.fetchall(
             f"SELECT DISTINCT source_city FROM {SCHEMA}.person_xref WHERE scope = '{self.scope}' ORDER BY 1")]
 
-    def xref_count(self, city: str) -> int:
+    def xref_count(self, city: str, entity: str = "person") -> int:
+        """Source records of a consolidated entity the city holds in this scope."""
         return int(self.fetchall(
-            self._p(f"SELECT count(*) FROM {SCHEMA}.person_xref WHERE source_city = ? AND scope = ?"),
+            self._p(f"SELECT count(*) FROM {SCHEMA}.{source_table(entity)} WHERE source_city = ? AND scope = ?"),
             [city, self.scope])[0][0])
 
     def quarantine(self, rows: pa.Table, batch_id: str, page_keys: pa.Array | None = None) -> None:
@@ -395,7 +463,7 @@ class ProvincialTarget:
     def drop_stale_quarantine(self, city: str, entity: str) -> int:
         """After a full extract: quarantine rows the source no longer produces are removed."""
         self._ensure_run_quarantine()
-        table = "person_xref" if entity == "person" else entity
+        table = source_table(entity)
         if getattr(self, "_initial", {}).get(table) and not self._had_quarantine.get(entity, True):
             # a first load into an empty city: nothing can be stale
             self.execute(self._p(f"DELETE FROM {_RUN_QUARANTINE} WHERE source_city = ? AND entity = ?"), [city, entity])
@@ -474,7 +542,9 @@ class ProvincialTarget:
 
         - ``attribute_conflicts``: one ID number, source records that disagree on name, sex or birth date;
         - ``probable_duplicates``: same name, birth date and sex under different ID numbers;
-        - ``double_payments``: the same person, insurance type and month paid in two or more cities.
+        - ``double_payments``: the same person, insurance type and month paid in two or more cities;
+        - ``employer_conflicts``: one employer id, source records that disagree on name, type or USCC
+          (each city registers the employer's own local office, so divisions differing is not a conflict).
         """
         s = SCHEMA
         return {
@@ -492,6 +562,11 @@ class ProvincialTarget:
                 f"WHERE {self._scope_filter('contribution')} "
                 "GROUP BY id_number, insurance_type, fee_period HAVING count(DISTINCT source_city) > 1 "
                 "ORDER BY 1, 2, 3",
+            "employer_conflicts":
+                f"SELECT employer_id, count(*), count(DISTINCT name), count(DISTINCT employer_type), "
+                f"count(DISTINCT uscc) FROM {s}.employer_xref WHERE scope = '{self.scope}' GROUP BY employer_id "
+                "HAVING count(DISTINCT name) > 1 OR count(DISTINCT employer_type) > 1 OR count(DISTINCT uscc) > 1 "
+                "ORDER BY 1",
         }
 
     def last_watermark(self, city: str, entity: str) -> str | None:
