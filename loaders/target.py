@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
+import sqlalchemy as sa
 
 from loaders.exceptions import LoadError
 from loaders.partitions import partition_rules, routing_case
@@ -42,6 +43,30 @@ def ident(name: str) -> str:
 
 
 _RUN_QUARANTINE = "run_quarantine"
+
+
+def _canonical(column: sa.Column) -> str:
+    """SQL giving a column's value as text, the same text in DuckDB and PostgreSQL (NULL stays NULL)."""
+    name = ident(column.name)
+    if isinstance(column.type, sa.Date):  # days since 1970: no DateStyle or format function differs
+        return f"CAST({name} - DATE '1970-01-01' AS VARCHAR)"
+    return f"CAST({name} AS VARCHAR)"  # text, integers, and NUMERIC(18,2) (always two decimals on both)
+
+
+def digest_sql(table: str) -> tuple[str, str]:
+    """(key, digest) SQL expressions over a row of ``province.<table>`` or of its unified Arrow rows.
+
+    The key is the row's business key (city and placement columns left out), parts joined by '|';
+    the digest an md5 of every column the source determines, each marked present or NULL, so the same
+    row gives the same pair on both engines and on the source side (computed in DuckDB).
+    """
+    t = ENTITY_TABLES[table]
+    key = [c for c in t.primary_key.columns
+           if not c.info.get("derived") and c.name not in PLACEMENT_COLUMNS and c.name != "source_city"]
+    content = [c for c in t.columns if not c.info.get("derived")]
+    key_sql = "concat_ws('|', " + ", ".join(_canonical(c) for c in key) + ")" if len(key) > 1 else _canonical(key[0])
+    parts = ", ".join(f"coalesce('=' || {_canonical(c)}, '~')" for c in content)
+    return key_sql, f"md5(concat_ws(chr(31), {parts}))"
 
 
 class ProvincialTarget:
@@ -258,6 +283,16 @@ class ProvincialTarget:
         result = self.apply("person_xref", rows)
         self.consolidate_persons()
         return result
+
+    def try_lock(self, name: str) -> bool:
+        """Take a named lock for this connection's lifetime; False if another session holds it.
+
+        A DuckDB file has one writing process, so there it always succeeds.
+        """
+        return True
+
+    def unlock(self, name: str) -> None:
+        """Release a lock taken with :meth:`try_lock`."""
 
     def lock_persons(self) -> None:
         """Serialize person consolidation between concurrent loads (a no-op where there is one writer)."""
@@ -499,6 +534,44 @@ class ProvincialTarget:
             [city],
         )[0]
         return int(n), Decimal(total)
+
+    def diff_rows(self, table: str, city: str, source: pa.Table, limit: int = 20) -> dict:
+        """Compare the city's rows of ``table`` with (key ``k``, digest ``h``) pairs from the live source.
+
+        The pairs are staged (COPY on PostgreSQL) and joined in the database: only the differences come
+        back. Returns counts of rows ``missing`` (at the source, not here), ``extra`` (here, not at the
+        source) and ``changed`` (same key, different content), with up to ``limit`` keys of each.
+        """
+        key, digest = digest_sql(table)
+        where = f"source_city = {self.marker} AND {self._scope_filter(table)}"
+        return self._diff(f"SELECT {key} AS k, {digest} AS h FROM {SCHEMA}.{table} WHERE {where}", [city],
+                          source, limit)
+
+    def diff_quarantine(self, entity: str, city: str, source: pa.Table, limit: int = 20) -> dict:
+        """The same comparison for the city's quarantined rows of ``entity``: key ``source_key|reason_code``."""
+        here = (f"SELECT source_key || '|' || reason_code AS k, '' AS h FROM {SCHEMA}.quarantine "
+                f"WHERE source_city = {self.marker} AND entity = {self.marker} AND scope = '{self.scope}'")
+        return self._diff(here, [city, entity], source, limit)
+
+    def _diff(self, here: str, params: list, source: pa.Table, limit: int) -> dict:
+        self.stage("verify_source", source.select(["k", "h"]))
+        self.execute("DROP TABLE IF EXISTS verify_here")
+        self.execute(f"CREATE TEMP TABLE verify_here AS {here}", params)
+        self.execute("DROP TABLE IF EXISTS verify_diff")
+        self.execute(
+            "CREATE TEMP TABLE verify_diff AS SELECT coalesce(s.k, t.k) AS k, CASE WHEN t.k IS NULL THEN 'missing' "
+            "WHEN s.k IS NULL THEN 'extra' ELSE 'changed' END AS kind "
+            "FROM (SELECT DISTINCT k, h FROM verify_source) s FULL OUTER JOIN verify_here t ON s.k = t.k "
+            "WHERE s.k IS NULL OR t.k IS NULL OR s.h <> t.h"
+        )
+        out: dict = {"province_rows": int(self.fetchall("SELECT count(*) FROM verify_here")[0][0])}
+        for kind in ("missing", "extra", "changed"):
+            out[kind] = int(self.fetchall(f"SELECT count(*) FROM verify_diff WHERE kind = '{kind}'")[0][0])
+            out[f"{kind}_keys"] = [r[0] for r in self.fetchall(
+                f"SELECT k FROM verify_diff WHERE kind = '{kind}' ORDER BY k LIMIT {int(limit)}")]
+        for t in ("verify_source", "verify_here", "verify_diff"):
+            self.execute(f"DROP TABLE IF EXISTS {t}")
+        return out
 
     def quarantine_count(self, entity: str, city: str) -> int:
         return int(self.fetchall(

@@ -39,7 +39,7 @@ class EmployerCodes:
 
 def _clean(values: pa.Array) -> pa.Array:
     """Upper case without blanks or hyphens; an empty value is NULL (Sybase keeps '' as one space)."""
-    out = pc.utf8_upper(trim(values))
+    out = pc.utf8_upper(trim(pc.cast(values, pa.string())))
     out = pc.replace_substring_regex(out, "[\\s\\-\u3000]", "")
     return pc.if_else(pc.equal(pc.utf8_length(out), 0), pa.scalar(None, pa.string()), out)
 
