@@ -199,7 +199,7 @@ def _run_step(step, spec, endpoint, target, reports_dir, *, force, checker) -> S
             target.commit()
         target.scope = "P"
     elif step == "verify":
-        result.detail = verify_city(spec, endpoint, target)
+        result.detail = verify_city(spec, endpoint, target, checker=checker)
         result.passed = all(e["matches"] for e in result.detail["entities"].values())
     else:
         target.begin()
@@ -227,16 +227,33 @@ def source_digests(name: str, rows: pa.Table) -> pa.Table:
         con.close()
 
 
-def verify_city(spec: CitySpec, endpoint: SourceEndpoint, target: ProvincialTarget, limit: int = 20) -> dict:
+def verify_city(spec: CitySpec, endpoint: SourceEndpoint, target: ProvincialTarget, limit: int = 20,
+                checker=None) -> dict:
     """Re-read the live source and reconcile it with the province row by row.
 
     Per entity, the source's rows are normalized as a load would and reduced to (key, content digest)
     pairs; the province computes the same pairs for the city's rows and the two sets are joined in the
     database. Rows missing from the province, extra in it and changed are counted and listed (up to
-    ``limit`` keys each, ID numbers masked); quarantined rows are compared by (source key, reason).
-    Counts and money totals are kept beside them.
+    ``limit`` keys each, ID numbers masked); quarantined rows are compared by (source key, reason),
+    the rows the load's expectations hold back (EXPECTATION_FAILED) included. Counts and money totals
+    are kept beside them.
     """
+    from quality.checks import BatchChecker
+
+    own = checker is None
+    checker = checker or BatchChecker()
+    try:
+        return _verify(spec, endpoint, target, limit, checker)
+    finally:
+        if own:
+            checker.close()
+
+
+def _verify(spec: CitySpec, endpoint: SourceEndpoint, target: ProvincialTarget, limit: int, checker) -> dict:
     from jinbao.masking import mask_ids_in_text
+    from jinbao.runner import _source_key_from_unified
+    from quality.reconcile import money_total
+    from transforms.reasons import Reason
 
     out: dict = {"entities": {}}
     for name, entity in spec.ordered_entities():
@@ -245,14 +262,21 @@ def verify_city(spec: CitySpec, endpoint: SourceEndpoint, target: ProvincialTarg
         expect_rows, expect_money = 0, Decimal(0)
         for batch in extract_parallel(spec.source, entity, endpoint):
             norm = normalize_batch(name, batch, entity, spec.city, person_index=index)
-            expect_rows += norm.rows.num_rows
+            rows, q = norm.rows, norm.quarantined
+            keys, reasons = q.column("source_key"), q.column("reason_code")
+            failed = sorted(checker.submit(name, rows).result().failed_rows)
+            if failed:  # held back by the expectations, as the load does
+                bad = rows.take(pa.array(failed))
+                keys = pa.concat_arrays([keys.combine_chunks(), pa.array(_source_key_from_unified(bad, entity))])
+                reasons = pa.concat_arrays([reasons.combine_chunks(),
+                                            pa.array([str(Reason.EXPECTATION_FAILED)] * len(failed))])
+                expect_money -= money_total(bad, money_columns(name))
+                rows = rows.filter(pc.invert(pc.is_in(pa.array(range(rows.num_rows)), pa.array(failed))))
+            expect_rows += rows.num_rows
             expect_money += norm.extracted_money - norm.quarantined_money
-            digests.append(source_digests(name, norm.rows))
-            q = norm.quarantined
-            held.append(pa.table({
-                "k": pc.binary_join_element_wise(q.column("source_key"), q.column("reason_code"), "|"),
-                "h": pa.array([""] * q.num_rows, pa.string()),
-            }))
+            digests.append(source_digests(name, rows))
+            held.append(pa.table({"k": pc.binary_join_element_wise(keys, reasons, "|"),
+                                  "h": pa.array([""] * len(keys), pa.string())}))
         empty = pa.table({"k": pa.array([], pa.string()), "h": pa.array([], pa.string())})
         rows = target.diff_rows(source_table(name), spec.city, pa.concat_tables(digests) if digests else empty, limit)
         quarantined = target.diff_quarantine(name, spec.city, pa.concat_tables(held) if held else empty, limit)

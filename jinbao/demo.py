@@ -27,11 +27,11 @@ class DemoResult:
 
 def simulated_city_db(spec: CitySpec, persons: int, seed: int, sim_dir: Path = SIM_DIR) -> Path:
     """Generate (once) the simulated legacy database for one city on its own; reused while inputs are unchanged."""
-    from fixtures.generator import generate_city
+    from fixtures.generator import GENERATOR_VERSION, generate_city
 
     variant = spec.simulator.variant if spec.simulator else spec.city
     sim_dir.mkdir(parents=True, exist_ok=True)
-    path = sim_dir / f"{variant}-{persons}-{seed}.duckdb"
+    path = sim_dir / f"{variant}-{persons}-{seed}-v{GENERATOR_VERSION}.duckdb"  # a new generator, new files
     if not path.exists():
         tmp = path.with_suffix(".tmp.duckdb")
         tmp.unlink(missing_ok=True)
@@ -44,10 +44,10 @@ def simulated_province(specs: list[CitySpec], persons: int, seed: int, sim_dir: 
     """Generate (once) one province of simulated cities sharing persons; city → legacy database file."""
     import shutil
 
-    from fixtures.generator import generate_province
+    from fixtures.generator import GENERATOR_VERSION, generate_province
 
     variants = tuple(s.simulator.variant for s in specs)
-    out = sim_dir / f"province-{'-'.join(variants)}-{persons}-{seed}"
+    out = sim_dir / f"province-{'-'.join(variants)}-{persons}-{seed}-v{GENERATOR_VERSION}"
     if not (out / "province_truth.duckdb").exists():
         tmp = out.with_name(out.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
