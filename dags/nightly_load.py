@@ -22,6 +22,7 @@ from airflow.sdk import Param, dag, task
         "reports_dir": Param("reports", type="string"),
         "mode": Param("incremental", enum=["incremental", "full"], description="incremental uses per-table watermarks"),
         "cities": Param([], type="array", description="limit to these cities (empty: every spec in cities/)"),
+        "force": Param(False, type="boolean", description="also load cities whose cutover is not executed"),
     },
 )
 def jinbao_nightly_load():
@@ -38,11 +39,15 @@ def jinbao_nightly_load():
         from jinbao.orchestration import load_city_with_airflow_connections
 
         return load_city_with_airflow_connections(
-            city, params.get("target_conn_id"), params.get("reports_dir"), params.get("mode")
+            city, params.get("target_conn_id"), params.get("reports_dir"), params.get("mode"),
+            bool(params.get("force")),
         )
 
     @task
     def check_reconciled(results: list[dict]) -> None:
+        for r in results:
+            if r.get("skipped"):
+                print(f"skipped {r['city']}: {r['skipped']}")
         bad = [r["city"] for r in results if not r["reconciled"]]
         if bad:
             raise ValueError(f"not reconciled: {', '.join(bad)}; see the reports")

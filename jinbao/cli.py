@@ -105,13 +105,16 @@ def load(
     city: str,
     target: TargetOpt = DEFAULT_TARGET,
     reports: ReportsOpt = Path("reports"),
-    incremental: Annotated[
-        bool, typer.Option(help="only rows changed since the last run (per-table watermarks)")
-    ] = False,
+    incremental: Annotated[bool, typer.Option(help="only rows changed since the last run (per-table watermarks)")] = False,
+    force: Annotated[bool, typer.Option(help="load even though the city's cutover is not executed")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Load one city from its live legacy database (endpoint from <PREFIX>_HOST/_PORT/_USER/_PASSWORD)."""
+    """Load one city from its live legacy database (endpoint from <PREFIX>_HOST/_PORT/_USER/_PASSWORD).
+
+    Only a city whose cutover is executed (and not rolled back) is loaded, unless --force.
+    """
     from extractors import endpoint_from_env
+    from jinbao.cutover import load_refusal
     from jinbao.runner import run_city
     from jinbao.spec import city_spec
     from jinbao.targets import open_target
@@ -122,6 +125,13 @@ def load(
         spec = city_spec(city)
         endpoint = endpoint_from_env(spec.source.env_prefix, spec.source.database)
         with open_target(target) as tgt:
+            tgt.ensure_schema()
+            why_not = load_refusal(tgt, spec.city)
+            if why_not and not force:
+                console.print(f"[red]error:[/] {why_not}", soft_wrap=True)
+                raise typer.Exit(2)
+            if why_not:
+                console.print(f"[yellow]forced:[/] {why_not}", soft_wrap=True)
             run = run_city(spec, endpoint, tgt, mode="incremental" if incremental else "full")
             path = write_report(run, tgt, reports, target_label=tgt.url)
     except JinbaoError as exc:
@@ -202,17 +212,18 @@ def cutover(
         if key != "entities":
             console.print(f"{key}: {value}")
     if "entities" in result.detail:
-        t = Table("entity", "rows source", "rows province", "money source", "money province", "matches")
+        t = Table("entity", "rows source", "rows province", "missing", "extra", "changed", "quarantine diff",
+                  "money source", "money province", "matches")
         for name, e in result.detail["entities"].items():
-            t.add_row(
-                name,
-                str(e["source_rows"]),
-                str(e["province_rows"]),
-                e["source_money"],
-                e["province_money"],
-                "[green]yes[/]" if e["matches"] else "[red]NO[/]",
-            )
+            q = e["quarantine_missing"] + e["quarantine_extra"] + e["quarantine_changed"]
+            t.add_row(name, str(e["source_rows"]), str(e["province_rows"]), str(e["missing"]), str(e["extra"]),
+                      str(e["changed"]), str(q), e["source_money"], e["province_money"],
+                      "[green]yes[/]" if e["matches"] else "[red]NO[/]")
         console.print(t)
+        for name, e in result.detail["entities"].items():
+            for kind in ("missing", "extra", "changed", "quarantine_missing", "quarantine_extra", "quarantine_changed"):
+                if e[f"{kind}_keys"]:  # ID numbers already masked
+                    console.print(f"  {name} {kind.replace('_', ' ')}: {', '.join(e[f'{kind}_keys'])}")
     console.print(f"report: {result.report}")
     console.print(f"{step}: " + ("[green]passed[/]" if result.passed else "[red]FAILED[/]"))
     raise typer.Exit(0 if result.passed else 1)

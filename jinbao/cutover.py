@@ -1,7 +1,11 @@
 """City cutovers for migration leads: rehearse, execute, verify, roll back, strictly in that order.
 
 The log lives in ``province.cutover_log`` beside the data it describes, so the
-order is enforced whichever machine runs the next step.
+order is enforced whichever machine runs the next step. Each step writes its row
+(status ``running``) before it starts and completes it when it ends, so a step
+killed half-way is visible: an interrupted execute is finished by the next
+``--execute`` or removed by ``--rollback``, and production loads refuse the city
+until then (:func:`load_refusal`).
 """
 
 from __future__ import annotations
@@ -12,12 +16,16 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from extractors import SourceEndpoint, extract_parallel
 from jinbao.errors import JinbaoError
-from jinbao.runner import CityRun, run_city
+from jinbao.runner import CityRun, new_batch_id, run_city
 from jinbao.spec import CitySpec
-from loaders.schema import SCHEMA
-from loaders.target import ProvincialTarget
+from loaders.schema import SCHEMA, source_table
+from loaders.target import ProvincialTarget, digest_sql
 from transforms.normalize import money_columns, normalize_batch
 
 STEPS = ("rehearse", "execute", "verify", "rollback")
@@ -49,33 +57,91 @@ def history(target: ProvincialTarget, city: str) -> list[tuple[str, str]]:
     return [(r[0], r[1]) for r in rows]
 
 
+OK = ("passed", "forced")
+UNFINISHED = ("running", "interrupted")
+
+
+def _last(steps: list[tuple[str, str]], name: str, statuses: tuple[str, ...] | None = OK) -> int:
+    hits = [i for i, (s, st) in enumerate(steps) if s == name and (statuses is None or st in statuses)]
+    return hits[-1] if hits else -1
+
+
+def state(target: ProvincialTarget, city: str) -> str:
+    """Where the city's cutover stands, from its latest execute or rollback:
+
+    ``not executed`` (neither yet), ``executed`` (the latest execute passed), ``interrupted`` (the latest
+    execute never finished: killed after some rows may have landed), ``failed`` (it finished but did not
+    reconcile) or ``rolled back``.
+    """
+    steps = history(target, city)
+    execute, rollback = _last(steps, "execute", None), _last(steps, "rollback")
+    if execute < 0 and rollback < 0:
+        return "not executed"
+    if rollback > execute:
+        return "rolled back"
+    status = steps[execute][1]
+    return "executed" if status in OK else "interrupted" if status in UNFINISHED else "failed"
+
+
 def check_order(target: ProvincialTarget, city: str, step: str) -> str | None:
     """None if ``step`` may run now, else why not."""
     steps = history(target, city)
-
-    def last(name: str, ok_only: bool = True) -> int:
-        hits = [i for i, (s, st) in enumerate(steps) if s == name and (st in ("passed", "forced") or not ok_only)]
-        return hits[-1] if hits else -1
-
-    executed, rolled_back = last("execute"), last("rollback")
+    now = state(target, city)
     if step == "execute":
-        if last("rehearse", ok_only=False) != last("rehearse"):
+        if now == "interrupted":
+            return None  # an execute that never finished is finished by the next one
+        if _last(steps, "rehearse", None) != _last(steps, "rehearse"):
             return "the latest rehearsal failed: fix it and rehearse again"
-        if last("rehearse") <= max(executed, rolled_back):
+        if _last(steps, "rehearse") <= max(_last(steps, "execute"), _last(steps, "rollback")):
             return "no passing rehearsal since the last execute or rollback: run --rehearse first"
-    if step in ("verify", "rollback") and executed <= rolled_back:
+    if step == "verify" and now != "executed":
+        return f"the city is {now}: nothing to verify" if now != "interrupted" else (
+            "the latest execute did not finish: run --execute again to finish it, or --rollback")
+    if step == "rollback" and now in ("not executed", "rolled back"):
         return f"the city is not executed (or was rolled back): nothing to {step}"
     return None
+
+
+def load_refusal(target: ProvincialTarget, city: str) -> str | None:
+    """Why a production load of ``city`` must not run now (None: it may).
+
+    A city is loaded in production only while it is cut over: its latest execute passed and was not
+    rolled back since. Otherwise a load would put back a city that was rolled back, or put into the
+    business partitions a city that never passed a rehearsal.
+    """
+    now = state(target, city)
+    if now == "executed":
+        return None
+    why = {
+        "not executed": "its cutover was never executed: run `jinbao cutover {city} --rehearse`, then --execute",
+        "rolled back": "its cutover was rolled back: rehearse and execute it again first",
+        "interrupted": "its latest `cutover --execute` did not finish: run `jinbao cutover {city} --execute` to "
+                       "finish it, or --rollback to remove it",
+        "failed": "its latest `cutover --execute` did not reconcile: see its report, then rehearse and execute again",
+    }[now]
+    return f"{city}: refusing a production load: " + why.format(city=city) + " (or use --force)"
+
+
+def _begin_log(target: ProvincialTarget, city: str, step: str, started: dt.datetime, batch_id: str | None) -> None:
+    """The step's row, written before it does anything: a step killed half-way stays visible as running."""
+    m = target.marker
+    target.execute(
+        f"UPDATE {SCHEMA}.cutover_log SET status = 'interrupted' WHERE city = {m} AND status = 'running'", [city]
+    )
+    target.execute(
+        f"INSERT INTO {SCHEMA}.cutover_log (city, started_at, step, status, batch_id) VALUES ({m}, {m}, {m}, 'running', {m})",
+        [city, started, step, batch_id],
+    )
 
 
 def _log(target: ProvincialTarget, result: StepResult, started: dt.datetime, forced: bool, batch_id: str | None) -> None:
     status = "forced" if forced and result.passed else ("passed" if result.passed else "failed")
     m = target.marker
     target.execute(
-        f"INSERT INTO {SCHEMA}.cutover_log (city, started_at, step, status, batch_id, finished_at, detail, report) "
-        f"VALUES ({', '.join([m] * 8)})",
-        [result.city, started, result.step, status, batch_id, _now(),
-         json.dumps(result.detail, ensure_ascii=False, default=str), str(result.report) if result.report else None],
+        f"UPDATE {SCHEMA}.cutover_log SET status = {m}, batch_id = {m}, finished_at = {m}, detail = {m}, report = {m} "
+        f"WHERE city = {m} AND started_at = {m}",
+        [status, batch_id, _now(), json.dumps(result.detail, ensure_ascii=False, default=str),
+         str(result.report) if result.report else None, result.city, started],
     )
 
 
@@ -90,26 +156,40 @@ def run_step(
     checker=None,
 ) -> StepResult:
     """Run one cutover step for one city; refuses to run out of order unless ``force``."""
-    from quality.report import write_report, write_step_report
-
     if step not in STEPS:
         raise ValueError(f"step must be one of {STEPS}")
     target.scope = "P"
     target.ensure_schema()
+    if not target.try_lock(f"cutover.{spec.city}"):
+        raise CutoverOrderError(f"{spec.city}: another cutover step of this city is running")
+    try:
+        return _run_step(step, spec, endpoint, target, reports_dir, force=force, checker=checker)
+    finally:
+        target.scope = "P"
+        target.unlock(f"cutover.{spec.city}")
+
+
+def _run_step(step, spec, endpoint, target, reports_dir, *, force, checker) -> StepResult:
+    from quality.report import write_report, write_step_report
+
     why_not = check_order(target, spec.city, step)
     if why_not and not force:
         raise CutoverOrderError(f"{spec.city}: cannot {step}: {why_not} (or use --force)")
+    resumed = step == "execute" and state(target, spec.city) == "interrupted"
     started = _now()
     result = StepResult(spec.city, step, passed=False)
-    batch_id = None
+    batch_id = new_batch_id(spec.city) if step in ("rehearse", "execute") else None
+    _begin_log(target, spec.city, step, started, batch_id)
     if step in ("rehearse", "execute"):
         scope = "T" if step == "rehearse" else "P"
         target.scope = scope
         target.begin()
         result.detail["cleared"] = target.remove_city(spec.city) if step == "rehearse" else {}
         target.commit()
-        run = run_city(spec, endpoint, target, checker=checker, mode="full", scope=scope)
-        result.run, result.passed, batch_id = run, run.reconciled, run.batch_id
+        if resumed:
+            result.detail["resumed"] = "finishes the execute that was interrupted"
+        run = run_city(spec, endpoint, target, checker=checker, mode="full", scope=scope, batch_id=batch_id)
+        result.run, result.passed = run, run.reconciled
         result.detail["partition"] = "test (T)" if scope == "T" else "business partitions"
         result.report = write_report(run, target, reports_dir, target_label=target.url)
         if step == "execute" and run.reconciled:
@@ -119,7 +199,7 @@ def run_step(
             target.commit()
         target.scope = "P"
     elif step == "verify":
-        result.detail = verify_city(spec, endpoint, target)
+        result.detail = verify_city(spec, endpoint, target, checker=checker)
         result.passed = all(e["matches"] for e in result.detail["entities"].values())
     else:
         target.begin()
@@ -136,23 +216,83 @@ def run_step(
     return result
 
 
-def verify_city(spec: CitySpec, endpoint: SourceEndpoint, target: ProvincialTarget) -> dict:
-    """Re-read the live source and compare what it should give with what the province holds."""
+def source_digests(name: str, rows: pa.Table) -> pa.Table:
+    """(k, h): each unified row's key and content digest, computed in DuckDB (no Python loop per row)."""
+    key, digest = digest_sql(source_table(name))
+    con = duckdb.connect()
+    try:
+        con.register("unified_rows", rows)
+        return con.sql(f"SELECT {key} AS k, {digest} AS h FROM unified_rows").to_arrow_table()
+    finally:
+        con.close()
+
+
+def verify_city(spec: CitySpec, endpoint: SourceEndpoint, target: ProvincialTarget, limit: int = 20,
+                checker=None) -> dict:
+    """Re-read the live source and reconcile it with the province row by row.
+
+    Per entity, the source's rows are normalized as a load would and reduced to (key, content digest)
+    pairs; the province computes the same pairs for the city's rows and the two sets are joined in the
+    database. Rows missing from the province, extra in it and changed are counted and listed (up to
+    ``limit`` keys each, ID numbers masked); quarantined rows are compared by (source key, reason),
+    the rows the load's expectations hold back (EXPECTATION_FAILED) included. Counts and money totals
+    are kept beside them.
+    """
+    from quality.checks import BatchChecker
+
+    own = checker is None
+    checker = checker or BatchChecker()
+    try:
+        return _verify(spec, endpoint, target, limit, checker)
+    finally:
+        if own:
+            checker.close()
+
+
+def _verify(spec: CitySpec, endpoint: SourceEndpoint, target: ProvincialTarget, limit: int, checker) -> dict:
+    from jinbao.masking import mask_ids_in_text
+    from jinbao.runner import _source_key_from_unified
+    from quality.reconcile import money_total
+    from transforms.reasons import Reason
+
     out: dict = {"entities": {}}
     for name, entity in spec.ordered_entities():
-        index = target.person_index(spec.city) if name != "person" else None
-        expect_rows, expect_money, expect_q = 0, Decimal(0), 0
+        index = target.person_index(spec.city) if name not in ("person", "employer") else None
+        digests, held = [], []
+        expect_rows, expect_money = 0, Decimal(0)
         for batch in extract_parallel(spec.source, entity, endpoint):
             norm = normalize_batch(name, batch, entity, spec.city, person_index=index)
-            expect_rows += norm.rows.num_rows
-            expect_q += norm.quarantined.num_rows
+            rows, q = norm.rows, norm.quarantined
+            keys, reasons = q.column("source_key"), q.column("reason_code")
+            failed = sorted(checker.submit(name, rows).result().failed_rows)
+            if failed:  # held back by the expectations, as the load does
+                bad = rows.take(pa.array(failed))
+                keys = pa.concat_arrays([keys.combine_chunks(), pa.array(_source_key_from_unified(bad, entity))])
+                reasons = pa.concat_arrays([reasons.combine_chunks(),
+                                            pa.array([str(Reason.EXPECTATION_FAILED)] * len(failed))])
+                expect_money -= money_total(bad, money_columns(name))
+                rows = rows.filter(pc.invert(pc.is_in(pa.array(range(rows.num_rows)), pa.array(failed))))
+            expect_rows += rows.num_rows
             expect_money += norm.extracted_money - norm.quarantined_money
-        table = "person_xref" if name == "person" else name
-        got_rows, got_money = target.entity_totals(table, spec.city, money_columns(name))
-        got_q = target.quarantine_count(name, spec.city)
+            digests.append(source_digests(name, rows))
+            held.append(pa.table({"k": pc.binary_join_element_wise(keys, reasons, "|"),
+                                  "h": pa.array([""] * len(keys), pa.string())}))
+        empty = pa.table({"k": pa.array([], pa.string()), "h": pa.array([], pa.string())})
+        rows = target.diff_rows(source_table(name), spec.city, pa.concat_tables(digests) if digests else empty, limit)
+        quarantined = target.diff_quarantine(name, spec.city, pa.concat_tables(held) if held else empty, limit)
+        _, got_money = target.entity_totals(source_table(name), spec.city, money_columns(name))
+        masked = {f"{kind}_keys": [mask_ids_in_text(k) for k in rows[f"{kind}_keys"]]
+                  for kind in ("missing", "extra", "changed")}
+        masked.update({f"quarantine_{kind}_keys": [mask_ids_in_text(k) for k in quarantined[f"{kind}_keys"]]
+                       for kind in ("missing", "extra", "changed")})
+        differences = sum(rows[k] + quarantined[k] for k in ("missing", "extra", "changed"))
         out["entities"][name] = {
-            "source_rows": expect_rows, "province_rows": got_rows, "source_money": str(expect_money),
-            "province_money": str(got_money), "source_quarantined": expect_q, "province_quarantined": got_q,
-            "matches": (expect_rows, expect_money, expect_q) == (got_rows, got_money, got_q),
+            "source_rows": expect_rows, "province_rows": rows["province_rows"],
+            "source_money": str(expect_money), "province_money": str(got_money),
+            "missing": rows["missing"], "extra": rows["extra"], "changed": rows["changed"],
+            "quarantine_missing": quarantined["missing"], "quarantine_extra": quarantined["extra"],
+            "quarantine_changed": quarantined["changed"],
+            **masked,
+            "matches": differences == 0 and expect_money == got_money,
         }
     return out

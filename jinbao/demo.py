@@ -31,9 +31,7 @@ def simulated_city_db(spec: CitySpec, persons: int, seed: int, sim_dir: Path = S
 
     variant = spec.simulator.variant if spec.simulator else spec.city
     sim_dir.mkdir(parents=True, exist_ok=True)
-    path = (
-        sim_dir / f"{variant}-{persons}-{seed}-g{GENERATOR_VERSION}.duckdb"
-    )  # a new generator makes new files
+    path = sim_dir / f"{variant}-{persons}-{seed}-v{GENERATOR_VERSION}.duckdb"  # a new generator, new files
     if not path.exists():
         tmp = path.with_suffix(".tmp.duckdb")
         tmp.unlink(missing_ok=True)
@@ -51,7 +49,7 @@ def simulated_province(
     from fixtures.generator import GENERATOR_VERSION, generate_province
 
     variants = tuple(s.simulator.variant for s in specs)
-    out = sim_dir / f"province-{'-'.join(variants)}-{persons}-{seed}-g{GENERATOR_VERSION}"
+    out = sim_dir / f"province-{'-'.join(variants)}-{persons}-{seed}-v{GENERATOR_VERSION}"
     if not (out / "province_truth.duckdb").exists():
         tmp = out.with_name(out.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)

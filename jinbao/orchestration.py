@@ -21,19 +21,29 @@ def target_url_from_airflow(conn_id: str | None) -> str:
 
 
 def load_city_with_airflow_connections(
-    city: str, target_conn_id: str | None, reports_dir: str = "reports", mode: str = "incremental"
+    city: str, target_conn_id: str | None, reports_dir: str = "reports", mode: str = "incremental",
+    force: bool = False,
 ) -> dict:
-    """Full load of one city: source endpoint from the spec's conn id, target from ``target_conn_id``."""
+    """Load of one city: source endpoint from the spec's conn id, target from ``target_conn_id``.
+
+    A city whose cutover is not executed (never, rolled back, interrupted) is skipped, with the reason,
+    unless ``force``: the nightly load keeps cut-over cities current, it never cuts a city over.
+    """
     from extractors import endpoint_from_airflow
+    from jinbao.cutover import load_refusal
     from jinbao.runner import run_city
     from jinbao.spec import city_spec
     from jinbao.targets import open_target
     from quality.report import write_report
 
     spec = city_spec(city)
-    endpoint = endpoint_from_airflow(spec.source.conn_id, spec.source.database)
     url = target_url_from_airflow(target_conn_id)
     with open_target(url) as target:
+        target.ensure_schema()
+        why_not = load_refusal(target, spec.city)
+        if why_not and not force:
+            return {"city": city, "skipped": why_not, "reconciled": True, "entities": {}}
+        endpoint = endpoint_from_airflow(spec.source.conn_id, spec.source.database)
         run = run_city(spec, endpoint, target, mode=mode)
         report = write_report(run, target, Path(reports_dir), target_label=target.url)
     return {

@@ -225,7 +225,12 @@ def run_entity(
 
         target.begin()
         try:
-            result = target.apply_persons(rows) if name == "person" else target.apply(name, rows)
+            if name == "person":
+                result = target.apply_persons(rows)
+            elif name == "employer":
+                result = target.apply_employers(rows)
+            else:
+                result = target.apply(name, rows)
             if result.rejected.num_rows:
                 rej = result.rejected
                 quarantined.append(
@@ -274,9 +279,10 @@ def run_entity(
         finish(*pending)
 
     if mode == "full":
-        if name == "person":
-            # Records whose ID number another source record already holds are merged, not loaded twice.
-            rec.merged_rows = target.xref_count(city) - target.entity_totals("person", city, [])[0]
+        if name in ("person", "employer"):
+            # Records whose ID number (organization code) another source record already holds are merged,
+            # not loaded twice.
+            rec.merged_rows = target.xref_count(city, name) - target.entity_totals(name, city, [])[0]
             rec.loaded_rows -= rec.merged_rows
         target.drop_stale_quarantine(city, name)
         rec.target_rows, rec.target_money = target.entity_totals(name, city, money)

@@ -120,12 +120,20 @@ class EntitySpec(_Strict):
     sentinels: dict[str, list[str]] = {}
     unpivot: UnpivotSpec | None = None
     watermark: str | None = None
+    # unified column -> source column already read for another unified column: one legacy column that
+    # says two things (Qiqihar's working/retired status is both the participation and the retired flag)
+    derive: dict[str, str] = {}
 
     @model_validator(mode="after")
     def _consistent(self) -> EntitySpec:
         for k in self.key:
             if k not in self.columns:
                 raise ValueError(f"key column {k!r} is not among the columns")
+        for unified, src in self.derive.items():
+            if src not in self.columns:
+                raise ValueError(f"derive.{unified}: column {src!r} is not among the columns")
+            if any(c.to == unified for c in self.columns.values()):
+                raise ValueError(f"derive.{unified}: {unified!r} is already fed by a column")
         if self.watermark and self.watermark not in self.all_columns:
             raise ValueError(f"watermark column {self.watermark!r} is not among the columns")
         targets = set(self.unified_columns)
@@ -145,6 +153,7 @@ class EntitySpec(_Strict):
     @property
     def unified_columns(self) -> list[str]:
         out = [c.to for c in self.columns.values() if c.to]
+        out += [u for u in self.derive if u not in out]
         if self.unpivot:
             out.append(self.unpivot.column)
             for mapping in self.unpivot.groups.values():
@@ -226,11 +235,11 @@ class CitySpec(_Strict):
     def _targets_exist(self) -> CitySpec:
         from loaders.schema import ENTITY_TABLES
 
-        derived_here = {"id_number", "source_city", "source_key"}  # filled by jinbao, not by a source column
+        derived_here = {"id_number", "source_city", "source_key", "employer_id"}  # filled by jinbao, not by a column
         for name, entity in self.entities.items():
             known = {c.name for c in ENTITY_TABLES[name].columns if not c.info.get("derived")}
             known |= {"source_person_no"}
-            targets = [c.to for c in entity.columns.values() if c.to]
+            targets = [c.to for c in entity.columns.values() if c.to] + list(entity.derive)
             for target in targets:
                 if target not in known:
                     raise ValueError(f"entities.{name}: unknown unified column {target!r}; known: {sorted(known)}")

@@ -27,6 +27,7 @@ class Rule(BaseModel):
     any_insurance_type: list[str] = []
     any_employer_type: list[str] = []
     any_enrolment_status: list[str] = []
+    any_retired: list[str] = []  # enrolment.retired (AAC084) values
 
 
 class PartitionRules(BaseModel):
@@ -67,9 +68,13 @@ def routing_case(rules: PartitionRules, schema: str) -> str:
             enrol.append(f"e.insurance_type IN ({_in(rule.any_insurance_type)})")
         if rule.any_enrolment_status:
             enrol.append(f"e.enrolment_status IN ({_in(rule.any_enrolment_status)})")
+        if rule.any_retired:
+            enrol.append(f"e.retired IN ({_in(rule.any_retired)})")
         if rule.any_employer_type:
+            # the enrolment's own city record of its employer: a person's placement never depends on
+            # which city's record of a shared employer the consolidated row took its attributes from
             enrol.append(
-                f"EXISTS (SELECT 1 FROM {schema}.employer m WHERE m.scope = 'P' AND m.source_city = e.source_city "
+                f"EXISTS (SELECT 1 FROM {schema}.employer_xref m WHERE m.scope = 'P' AND m.source_city = e.source_city "
                 f"AND m.employer_no = e.employer_no AND m.employer_type IN ({_in(rule.any_employer_type)}))"
             )
         if enrol:

@@ -85,5 +85,12 @@ class PostgresTarget(ProvincialTarget):
         """Person consolidation of concurrent city loads is serialized (held until the page commits)."""
         self.con.execute("SELECT pg_advisory_xact_lock(hashtext('jinbao.person'))")
 
+    def try_lock(self, name: str) -> bool:
+        """A session advisory lock: one cutover step per city at a time, whichever machine runs it."""
+        return bool(self.con.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [f"jinbao.{name}"]).fetchone()[0])
+
+    def unlock(self, name: str) -> None:
+        self.con.execute("SELECT pg_advisory_unlock(hashtext(%s))", [f"jinbao.{name}"])
+
     def close(self) -> None:
         self.con.close()

@@ -72,16 +72,44 @@ person_xref = sa.Table(
     sa.Index("ix_person_xref_id_number", "id_number"),
 )
 
+def _employer_columns(xref: bool) -> list[sa.Column]:
+    return [
+        _col("employer_id", sa.String(48), None,
+             "provincial employer id: the organization code XXXXXXXX-X (from a valid unified social credit code, "
+             "else a valid organization code), or CITY:EMPLOYER_NO for an employer without either",
+             primary_key=not xref, nullable=False),
+        _col("org_code", sa.String(10), "AAB003", "organization code XXXXXXXX-X (GB 11714), check character valid"),
+        _col("uscc", sa.String(18), None,
+             "unified social credit code (GB 32100-2015), 18 characters, check character valid; positions 9-17 "
+             "hold the organization code"),
+        _col("name", sa.String(200), "AAB004", "employer name, trimmed", nullable=False),
+        _col("employer_type", sa.String(2), "AAB019", "employer type: 10 enterprise, 20-23 institution, 30 organ, ..."),
+        _col("division_code", sa.String(6), "AAB301", "administrative division code (GB/T 2260)"),
+        _col("source_city", sa.String(32), None,
+             "city whose legacy system supplied the record" if xref else "city of the source record the attributes come from",
+             primary_key=xref, nullable=False),
+        _col("employer_no", sa.String(32), "AAB001", "employer number in the source city",
+             primary_key=xref, nullable=False),
+    ]
+
+
+# One employer, one record, province-wide: keyed by the organization code, which a unified social credit
+# code embeds at positions 9-17. Name, type and division are those of the first source record in
+# (source_city, employer_no) order, the USCC the first one a source record holds, so the result does not
+# depend on the order cities are loaded in; every source record is kept in employer_xref.
 employer = sa.Table(
     "employer",
     metadata,
     _scope(),
-    _col("source_city", sa.String(32), None, "city whose legacy system supplied the record", primary_key=True),
-    _col("employer_no", sa.String(32), "AAB001", "employer number in the source city", primary_key=True),
-    _col("org_code", sa.String(10), "AAB003", "organization code XXXXXXXX-X (GB 11714)"),
-    _col("name", sa.String(200), "AAB004", "employer name, trimmed", nullable=False),
-    _col("employer_type", sa.String(2), "AAB019", "employer type: 10 enterprise, 20-23 institution, 30 organ, ..."),
-    _col("division_code", sa.String(6), "AAB301", "administrative division code (GB/T 2260)"),
+    *_employer_columns(xref=False),
+)
+
+employer_xref = sa.Table(
+    "employer_xref",
+    metadata,
+    _scope(),
+    *_employer_columns(xref=True),
+    sa.Index("ix_employer_xref_employer_id", "employer_id"),
 )
 
 enrolment = sa.Table(
@@ -96,6 +124,9 @@ enrolment = sa.Table(
     _col("payment_status", sa.String(1), "AAC031", "payment status: 1 paying, 2 paused, 3 stopped"),
     _col("enrolment_date", sa.Date, "AAC030", "enrolment date"),
     _col("end_date", sa.Date, "AAE031", "end of the enrolment; NULL while open (sources write 9999-12-31 and the like)"),
+    _col("retired", sa.String(1), "AAC084",
+         "retired flag as the source's enrolment record states it: 0 not retired, 1 retired; NULL where the "
+         "city's system does not say (routes the person to partition 4)"),
 )
 
 contribution = sa.Table(
@@ -178,7 +209,9 @@ cutover_log = sa.Table(
     _col("city", sa.String(32), None, "city being cut over", primary_key=True),
     _col("started_at", sa.DateTime, None, "when the step started (UTC)", primary_key=True),
     _col("step", sa.String(16), None, "rehearse, execute, verify or rollback", nullable=False),
-    _col("status", sa.String(16), None, "passed, failed or forced", nullable=False),
+    _col("status", sa.String(16), None,
+         "running (written when the step starts), passed, failed, forced, or interrupted (it never finished)",
+         nullable=False),
     _col("batch_id", sa.String(64), None, "load batch of the step, if it loaded"),
     _col("finished_at", sa.DateTime, None, "when the step finished (UTC)"),
     _col("detail", sa.Text, None, "what the step found (JSON)"),
@@ -194,10 +227,20 @@ ENTITY_TABLES: dict[str, sa.Table] = {
     "person": person,
     "person_xref": person_xref,
     "employer": employer,
+    "employer_xref": employer_xref,
     "enrolment": enrolment,
     "contribution": contribution,
     "account": account,
 }
+
+
+# The table holding every source record of an entity: consolidated entities keep theirs in a cross-reference.
+SOURCE_RECORDS = {"person": "person_xref", "employer": "employer_xref"}
+
+
+def source_table(entity: str) -> str:
+    """The table holding one row per source record of ``entity`` (a city's own rows)."""
+    return SOURCE_RECORDS.get(entity, entity)
 
 
 # Contributions are sub-partitioned by fee period in PostgreSQL, by decade (plus a default for the rest).

@@ -17,10 +17,19 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import sqlalchemy as sa
 
 from loaders.exceptions import LoadError
 from loaders.partitions import partition_rules, routing_case
-from loaders.schema import ENTITY_TABLES, PARTITIONED, PLACEMENT_COLUMNS, SCHEMA, load_batch, metadata
+from loaders.schema import (
+    ENTITY_TABLES,
+    PARTITIONED,
+    PLACEMENT_COLUMNS,
+    SCHEMA,
+    load_batch,
+    metadata,
+    source_table,
+)
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,30 @@ def first_of_each_key(rows: pa.Table, key: list[str]) -> tuple[pa.Table, pa.Tabl
     later = rows.filter(pc.invert(keep))
     reason = pa.array(np.full(later.num_rows, DUPLICATE_IN_BATCH, dtype=object), pa.string())
     return rows.filter(keep), later.append_column("reason", reason)
+
+
+def _canonical(column: sa.Column) -> str:
+    """SQL giving a column's value as text, the same text in DuckDB and PostgreSQL (NULL stays NULL)."""
+    name = ident(column.name)
+    if isinstance(column.type, sa.Date):  # days since 1970: no DateStyle or format function differs
+        return f"CAST({name} - DATE '1970-01-01' AS VARCHAR)"
+    return f"CAST({name} AS VARCHAR)"  # text, integers, and NUMERIC(18,2) (always two decimals on both)
+
+
+def digest_sql(table: str) -> tuple[str, str]:
+    """(key, digest) SQL expressions over a row of ``province.<table>`` or of its unified Arrow rows.
+
+    The key is the row's business key (city and placement columns left out), parts joined by '|';
+    the digest an md5 of every column the source determines, each marked present or NULL, so the same
+    row gives the same pair on both engines and on the source side (computed in DuckDB).
+    """
+    t = ENTITY_TABLES[table]
+    key = [c for c in t.primary_key.columns
+           if not c.info.get("derived") and c.name not in PLACEMENT_COLUMNS and c.name != "source_city"]
+    content = [c for c in t.columns if not c.info.get("derived")]
+    key_sql = "concat_ws('|', " + ", ".join(_canonical(c) for c in key) + ")" if len(key) > 1 else _canonical(key[0])
+    parts = ", ".join(f"coalesce('=' || {_canonical(c)}, '~')" for c in content)
+    return key_sql, f"md5(concat_ws(chr(31), {parts}))"
 
 
 class ProvincialTarget:
@@ -283,7 +316,7 @@ class ProvincialTarget:
         """Note whether the city has rows of ``entity`` yet: a first load can skip row comparison."""
         self._page_city_entity = (city, entity)
         self.__dict__.pop("_partition_index", None)  # persons may have been loaded or moved since
-        table = "person_xref" if entity == "person" else entity
+        table = source_table(entity)
         if "_initial" not in self.__dict__:
             self._initial: dict[str, bool] = {}  # entities the city had no rows in when this run began
         n = self.fetchall(
@@ -323,6 +356,16 @@ class ProvincialTarget:
         self.consolidate_persons()
         return result
 
+    def try_lock(self, name: str) -> bool:
+        """Take a named lock for this connection's lifetime; False if another session holds it.
+
+        A DuckDB file has one writing process, so there it always succeeds.
+        """
+        return True
+
+    def unlock(self, name: str) -> None:
+        """Release a lock taken with :meth:`try_lock`."""
+
     def lock_persons(self) -> None:
         """Serialize person consolidation between concurrent loads (a no-op where there is one writer)."""
 
@@ -353,6 +396,58 @@ class ProvincialTarget:
         self.execute(
             f"INSERT INTO {SCHEMA}.person ({col_list}) SELECT {col_list} FROM derived_person "
             f"ON CONFLICT (partition_code, id_number) DO UPDATE SET {update} WHERE {changed}"
+        )
+
+    def apply_employers(self, rows: pa.Table) -> ApplyResult:
+        """Record each source employer in ``employer_xref`` and re-derive the consolidated ``employer`` rows.
+
+        Records with the same employer id (the organization code, which a USCC embeds) are one employer;
+        see :meth:`consolidate_employers` for which record's attributes it takes.
+        """
+        self.lock_persons()  # the one consolidation lock: persons and employers of concurrent loads
+        self.stage("staged_employer_keys", rows.select(["employer_id", "source_city", "employer_no"]))
+        self.execute("DROP TABLE IF EXISTS affected_employers")
+        self.execute(
+            "CREATE TEMP TABLE affected_employers AS SELECT employer_id FROM staged_employer_keys UNION "
+            f"SELECT x.employer_id FROM {SCHEMA}.employer_xref x JOIN staged_employer_keys k "
+            f"ON x.source_city = k.source_city AND x.employer_no = k.employer_no AND x.scope = '{self.scope}'"
+        )
+        result = self.apply("employer_xref", rows)
+        self.consolidate_employers()
+        return result
+
+    def consolidate_employers(self) -> None:
+        """Re-derive ``employer`` (this scope) for the employer ids in temp table ``affected_employers``.
+
+        Name, type and division come from the first source record in (source_city, employer_no) order;
+        the USCC is the first one any source record holds; the organization code is the id itself (NULL
+        for an employer known by neither code). The same records give the same row in any load order.
+        """
+        cols = [c.name for c in ENTITY_TABLES["employer"].columns]
+        col_list = ", ".join(ident(c) for c in cols)
+        keyed = ("scope", "employer_id")
+        update = ", ".join(f"{ident(c)} = excluded.{ident(c)}" for c in cols if c not in keyed)
+        changed = " OR ".join(
+            f"{SCHEMA}.employer.{ident(c)} IS DISTINCT FROM excluded.{ident(c)}" for c in cols if c not in keyed
+        )
+        mine = f"scope = '{self.scope}' AND employer_id IN (SELECT employer_id FROM affected_employers)"
+        order = "row_number() OVER (PARTITION BY employer_id ORDER BY source_city, employer_no) AS rn"
+        self.execute("DROP TABLE IF EXISTS derived_employer")
+        self.execute(
+            f"CREATE TEMP TABLE derived_employer AS SELECT f.scope, f.employer_id, "
+            "CASE WHEN f.employer_id LIKE '%:%' THEN NULL ELSE f.employer_id END AS org_code, u.uscc, f.name, "
+            "f.employer_type, f.division_code, f.source_city, f.employer_no "
+            f"FROM (SELECT *, {order} FROM {SCHEMA}.employer_xref WHERE {mine}) f "
+            f"LEFT JOIN (SELECT employer_id, uscc, {order} FROM {SCHEMA}.employer_xref "
+            f"WHERE {mine} AND uscc IS NOT NULL) u ON u.employer_id = f.employer_id AND u.rn = 1 WHERE f.rn = 1"
+        )
+        self.execute(
+            f"DELETE FROM {SCHEMA}.employer WHERE {mine} "
+            "AND employer_id NOT IN (SELECT employer_id FROM derived_employer)"
+        )
+        self.execute(
+            f"INSERT INTO {SCHEMA}.employer ({col_list}) SELECT {col_list} FROM derived_employer "
+            f"ON CONFLICT (scope, employer_id) DO UPDATE SET {update} WHERE {changed}"
         )
 
     def route_partitions(self, city: str) -> int:
@@ -405,15 +500,22 @@ class ProvincialTarget:
             f"WHERE source_city = {self.marker} AND scope = '{self.scope}'",
             [city],
         )
+        self.execute("DROP TABLE IF EXISTS affected_employers")
+        self.execute(
+            f"CREATE TEMP TABLE affected_employers AS SELECT DISTINCT employer_id FROM {SCHEMA}.employer_xref "
+            f"WHERE source_city = {self.marker} AND scope = '{self.scope}'",
+            [city],
+        )
         removed = {}
-        for entity in ("contribution", "account", "enrolment", "employer", "person_xref", "quarantine"):
+        for entity in ("contribution", "account", "enrolment", "employer_xref", "person_xref", "quarantine"):
             where = f"source_city = {self.marker} AND {self._scope_filter(entity)}"
             removed[entity] = int(self.fetchall(f"SELECT count(*) FROM {SCHEMA}.{entity} WHERE {where}", [city])[0][0])
             self.execute(f"DELETE FROM {SCHEMA}.{entity} WHERE {where}", [city])
-        before = int(self.fetchall(f"SELECT count(*) FROM {SCHEMA}.person WHERE {self._scope_filter('person')}")[0][0])
-        self.consolidate_persons()
-        after = int(self.fetchall(f"SELECT count(*) FROM {SCHEMA}.person WHERE {self._scope_filter('person')}")[0][0])
-        removed["person"] = before - after
+        for consolidated, rederive in (("person", self.consolidate_persons), ("employer", self.consolidate_employers)):
+            count = f"SELECT count(*) FROM {SCHEMA}.{consolidated} WHERE {self._scope_filter(consolidated)}"
+            before = int(self.fetchall(count)[0][0])
+            rederive()
+            removed[consolidated] = before - int(self.fetchall(count)[0][0])
         if self.scope == "P":
             for other in self.cities_loaded():
                 self.route_partitions(other)
@@ -423,9 +525,10 @@ class ProvincialTarget:
         return [r[0] for r in self.fetchall(
             f"SELECT DISTINCT source_city FROM {SCHEMA}.person_xref WHERE scope = '{self.scope}' ORDER BY 1")]
 
-    def xref_count(self, city: str) -> int:
+    def xref_count(self, city: str, entity: str = "person") -> int:
+        """Source records of a consolidated entity the city holds in this scope."""
         return int(self.fetchall(
-            self._p(f"SELECT count(*) FROM {SCHEMA}.person_xref WHERE source_city = ? AND scope = ?"),
+            self._p(f"SELECT count(*) FROM {SCHEMA}.{source_table(entity)} WHERE source_city = ? AND scope = ?"),
             [city, self.scope])[0][0])
 
     def quarantine(self, rows: pa.Table, batch_id: str, page_keys: pa.Array | None = None) -> None:
@@ -470,7 +573,7 @@ class ProvincialTarget:
     def drop_stale_quarantine(self, city: str, entity: str) -> int:
         """After a full extract: quarantine rows the source no longer produces are removed."""
         self._ensure_run_quarantine()
-        table = "person_xref" if entity == "person" else entity
+        table = source_table(entity)
         if getattr(self, "_initial", {}).get(table) and not self._had_quarantine.get(entity, True):
             # a first load into an empty city: nothing can be stale
             self.execute(self._p(f"DELETE FROM {_RUN_QUARANTINE} WHERE source_city = ? AND entity = ?"), [city, entity])
@@ -506,6 +609,44 @@ class ProvincialTarget:
             [city],
         )[0]
         return int(n), Decimal(total)
+
+    def diff_rows(self, table: str, city: str, source: pa.Table, limit: int = 20) -> dict:
+        """Compare the city's rows of ``table`` with (key ``k``, digest ``h``) pairs from the live source.
+
+        The pairs are staged (COPY on PostgreSQL) and joined in the database: only the differences come
+        back. Returns counts of rows ``missing`` (at the source, not here), ``extra`` (here, not at the
+        source) and ``changed`` (same key, different content), with up to ``limit`` keys of each.
+        """
+        key, digest = digest_sql(table)
+        where = f"source_city = {self.marker} AND {self._scope_filter(table)}"
+        return self._diff(f"SELECT {key} AS k, {digest} AS h FROM {SCHEMA}.{table} WHERE {where}", [city],
+                          source, limit)
+
+    def diff_quarantine(self, entity: str, city: str, source: pa.Table, limit: int = 20) -> dict:
+        """The same comparison for the city's quarantined rows of ``entity``: key ``source_key|reason_code``."""
+        here = (f"SELECT source_key || '|' || reason_code AS k, '' AS h FROM {SCHEMA}.quarantine "
+                f"WHERE source_city = {self.marker} AND entity = {self.marker} AND scope = '{self.scope}'")
+        return self._diff(here, [city, entity], source, limit)
+
+    def _diff(self, here: str, params: list, source: pa.Table, limit: int) -> dict:
+        self.stage("verify_source", source.select(["k", "h"]))
+        self.execute("DROP TABLE IF EXISTS verify_here")
+        self.execute(f"CREATE TEMP TABLE verify_here AS {here}", params)
+        self.execute("DROP TABLE IF EXISTS verify_diff")
+        self.execute(
+            "CREATE TEMP TABLE verify_diff AS SELECT coalesce(s.k, t.k) AS k, CASE WHEN t.k IS NULL THEN 'missing' "
+            "WHEN s.k IS NULL THEN 'extra' ELSE 'changed' END AS kind "
+            "FROM (SELECT DISTINCT k, h FROM verify_source) s FULL OUTER JOIN verify_here t ON s.k = t.k "
+            "WHERE s.k IS NULL OR t.k IS NULL OR s.h <> t.h"
+        )
+        out: dict = {"province_rows": int(self.fetchall("SELECT count(*) FROM verify_here")[0][0])}
+        for kind in ("missing", "extra", "changed"):
+            out[kind] = int(self.fetchall(f"SELECT count(*) FROM verify_diff WHERE kind = '{kind}'")[0][0])
+            out[f"{kind}_keys"] = [r[0] for r in self.fetchall(
+                f"SELECT k FROM verify_diff WHERE kind = '{kind}' ORDER BY k LIMIT {int(limit)}")]
+        for t in ("verify_source", "verify_here", "verify_diff"):
+            self.execute(f"DROP TABLE IF EXISTS {t}")
+        return out
 
     def quarantine_count(self, entity: str, city: str) -> int:
         return int(self.fetchall(
@@ -549,7 +690,9 @@ class ProvincialTarget:
 
         - ``attribute_conflicts``: one ID number, source records that disagree on name, sex or birth date;
         - ``probable_duplicates``: same name, birth date and sex under different ID numbers;
-        - ``double_payments``: the same person, insurance type and month paid in two or more cities.
+        - ``double_payments``: the same person, insurance type and month paid in two or more cities;
+        - ``employer_conflicts``: one employer id, source records that disagree on name, type or USCC
+          (each city registers the employer's own local office, so divisions differing is not a conflict).
         """
         s = SCHEMA
         return {
@@ -567,6 +710,11 @@ class ProvincialTarget:
                 f"WHERE {self._scope_filter('contribution')} "
                 "GROUP BY id_number, insurance_type, fee_period HAVING count(DISTINCT source_city) > 1 "
                 "ORDER BY 1, 2, 3",
+            "employer_conflicts":
+                f"SELECT employer_id, count(*), count(DISTINCT name), count(DISTINCT employer_type), "
+                f"count(DISTINCT uscc) FROM {s}.employer_xref WHERE scope = '{self.scope}' GROUP BY employer_id "
+                "HAVING count(DISTINCT name) > 1 OR count(DISTINCT employer_type) > 1 OR count(DISTINCT uscc) > 1 "
+                "ORDER BY 1",
         }
 
     def last_watermark(self, city: str, entity: str) -> str | None:

@@ -6,7 +6,7 @@ import duckdb
 
 from loaders.schema import ENTITY_TABLES
 
-ENTITIES = ["employer", "person", "person_xref", "enrolment", "contribution", "account"]
+ENTITIES = ["employer", "employer_xref", "person", "person_xref", "enrolment", "contribution", "account"]
 
 
 def truth_rows(truth_db, table: str, cols: list[str], where: str = "") -> list[tuple]:

@@ -21,6 +21,7 @@ from extractors.charset import UNDECODABLE_COLUMN
 from jinbao.spec import EntitySpec, SourceColumn
 from loaders.schema import ENTITY_TABLES, quarantine
 from transforms.codes import map_codes
+from transforms.employer_codes import normalize_employer_codes
 from transforms.identity import first_reason, normalize_id_numbers
 from transforms.reasons import Reason
 from transforms.text import parse_yyyymmdd, trim
@@ -203,6 +204,8 @@ def _frame(batch: pa.Table, entity: EntitySpec, schema: pa.Schema) -> _Frame:
     n = batch.num_rows
     base_targets = {src: c.to for src, c in entity.columns.items() if c.to}
     common, cexact, lossy = _read_columns(batch, entity.columns, base_targets, schema, entity.sentinels)
+    for unified, src in entity.derive.items():  # a column read a second time, for another unified column
+        common.update(_read_columns(batch, entity.columns, {src: unified}, schema, entity.sentinels)[0])
     key = source_keys(batch, entity.key)
     src = pa.array(range(n), pa.int64())
     if not entity.unpivot:
@@ -312,6 +315,12 @@ def normalize_batch(
         cols["id_number"] = pc.take(person_index.column("id_number"), idx)
         first.append((pc.is_null(idx), Reason.PERSON_NOT_LOADED))
 
+    if entity_name == "employer":
+        missing = pa.nulls(n, pa.string())
+        codes = normalize_employer_codes(cols.get("org_code", missing), cols.get("uscc"), city, cols["employer_no"])
+        cols["org_code"], cols["uscc"], cols["employer_id"] = codes.org_code, codes.uscc, codes.employer_id
+        checks.append((pc.is_valid(codes.reason), Reason.EMPLOYER_CODE_INVALID))
+
     code_fields = [f for f in entity.codes if not (entity_name == "person" and f == "sex")]
     for field in code_fields:
         cols[field], unmapped = map_codes(cols[field], entity.codes[field])
@@ -393,6 +402,9 @@ def _details(q_src: pa.Table, reasons: pa.Array, entity: EntitySpec, code_fields
             out.append("person number not among the loaded persons of this city")
         elif code == Reason.UNDECODABLE_TEXT:
             out.append(f"bytes not valid in the city's actual charset: {row.get(UNDECODABLE_COLUMN)}")
+        elif code == Reason.EMPLOYER_CODE_INVALID:
+            out.append("organization code or unified social credit code malformed, with a wrong check character, "
+                       "or the two disagreeing")
         elif code == Reason.AMOUNT_INVALID:
             out.append("an amount is missing, negative where it cannot be, or not a whole cent")
         else:

@@ -40,6 +40,29 @@ def test_dag_file_imports_nothing_heavy_at_top_level():
     assert out.returncode == 0, out.stdout + out.stderr
 
 
+def _cut_over(city: str, url: str) -> None:
+    """Record the city's cutover as executed (the cutover itself is tested in tests/jinbao/test_cutover.py)."""
+    import datetime as dt
+
+    from jinbao.targets import open_target
+
+    with open_target(url) as t:
+        t.ensure_schema()
+        for step, at in (("rehearse", dt.datetime(2026, 11, 1, 9)), ("execute", dt.datetime(2026, 11, 1, 10))):
+            t.execute("INSERT INTO province.cutover_log (city, started_at, step, status) VALUES (?, ?, ?, 'passed')",
+                      [city, at, step])
+
+
+def test_a_city_not_cut_over_is_skipped_by_the_nightly_load_not_loaded(tmp_path, monkeypatch):
+    from jinbao import orchestration
+
+    url = f"duckdb:///{tmp_path / 'target.duckdb'}"
+    monkeypatch.setattr(orchestration, "target_url_from_airflow", lambda conn_id: url)
+    result = orchestration.load_city_with_airflow_connections("harbin", "jinbao_province")
+    assert result["skipped"].startswith("harbin: refusing a production load: its cutover was never executed")
+    assert result["reconciled"] and result["entities"] == {}
+
+
 def test_nightly_load_dag_loads_the_city_through_airflow_connections(tmp_path, harbin_server, harbin_db):
     target = tmp_path / "target.duckdb"
     env = {
@@ -61,9 +84,8 @@ def test_nightly_load_dag_loads_the_city_through_airflow_connections(tmp_path, h
             {"conn_type": "generic", "extra": {"url": f"duckdb:///{target}"}}
         ),
     }
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True
-    )
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True)
+    _cut_over("harbin", f"duckdb:///{target}")  # the nightly load keeps cut-over cities current
     out = subprocess.run(
         [sys.executable, "-c", RUN_DAG, str(REPO / "dags" / "nightly_load.py"), str(tmp_path / "reports")],
         env=env,

@@ -32,7 +32,7 @@ def test_two_cities_sharing_every_person_load_concurrently(tmp_path, harbin_serv
         env.update({f"JINBAO_{name}_HOST": "127.0.0.1", f"JINBAO_{name}_PORT": str(harbin_server.port),
                     f"JINBAO_{name}_USER": "sa", f"JINBAO_{name}_PASSWORD": "pw"})
     procs = [
-        subprocess.Popen([sys.executable, "-m", "jinbao.cli", "load", city, "--target", url,
+        subprocess.Popen([sys.executable, "-m", "jinbao.cli", "load", city, "--force", "--target", url,
                           "--reports", str(tmp_path / "reports")], env=env, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True)
         for city in ("harbin", "shuangcheng")

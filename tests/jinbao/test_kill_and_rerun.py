@@ -23,7 +23,8 @@ def _load(cities_dir: Path, target_url: str, port: int, log: Path):
     env = {**os.environ, "JINBAO_CITIES_DIR": str(cities_dir), "JINBAO_HARBIN_HOST": "127.0.0.1",
            "JINBAO_HARBIN_PORT": str(port), "JINBAO_HARBIN_USER": "sa", "JINBAO_HARBIN_PASSWORD": "kill-test-pw"}
     return subprocess.Popen(
-        [sys.executable, "-m", "jinbao.cli", "load", "harbin", "--target", target_url, "--reports",
+        # --force: the city is loaded outside a cutover (tests/jinbao/test_cutover.py kills an --execute)
+        [sys.executable, "-m", "jinbao.cli", "load", "harbin", "--force", "--target", target_url, "--reports",
          str(log.parent / "reports"), "-v"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )

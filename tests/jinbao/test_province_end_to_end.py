@@ -74,6 +74,17 @@ def test_four_cities_consolidate_to_the_provincial_truth(engine, order, province
             "GROUP BY 1, 2, 3 HAVING count(DISTINCT source_city) > 1")
         assert sorted(tuple(r) for r in got_doubles) == doubles
 
+        # one employer, one record: shared employers merged by organization code (a USCC embeds it), the
+        # conflicting names reported; exact rows were compared above (employer, employer_xref)
+        with duckdb.connect(str(truth), read_only=True) as con:
+            shared_employers, conflicts = con.execute(
+                "SELECT count(*) FILTER (WHERE n > 1), count(*) FILTER (WHERE names > 1 OR types > 1 OR usccs > 1) "
+                "FROM (SELECT employer_id, count(*) AS n, count(DISTINCT name) AS names, count(DISTINCT "
+                "employer_type) AS types, count(DISTINCT uscc) AS usccs FROM truth.employer_xref GROUP BY 1)"
+            ).fetchone()
+        assert target.fetchall("SELECT count(*) FROM (SELECT employer_id FROM province.employer_xref GROUP BY 1 "
+                               "HAVING count(*) > 1) x")[0][0] == shared_employers > 0
+        assert target.consolidation_counts()["employer_conflicts"] == conflicts > 0
         shared = target.fetchall(
             "SELECT count(*) FROM (SELECT id_number FROM province.person_xref GROUP BY 1 HAVING count(*) > 1) x")[0][0]
         persons = target.fetchall("SELECT count(*) FROM province.person")[0][0]
@@ -109,5 +120,9 @@ def test_rolling_back_a_city_restores_the_province_without_it(engine, province, 
             "SELECT count(DISTINCT id_number) FROM province.person_xref WHERE source_city = 'qiqihar' AND id_number IN "
             "(SELECT id_number FROM province.person_xref WHERE source_city <> 'qiqihar')")[0][0]
         assert shared > 0  # qiqihar shares persons with harbin and daqing
+        shared = target.fetchall(
+            "SELECT count(DISTINCT employer_id) FROM province.employer_xref WHERE source_city = 'qiqihar' AND employer_id "
+            "IN (SELECT employer_id FROM province.employer_xref WHERE source_city <> 'qiqihar')")[0][0]
+        assert shared > 0  # ... and employers
         assert run_step("rollback", spec, ep, target, reports, checker=checker).passed
         assert state(target) == expected

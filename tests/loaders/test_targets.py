@@ -185,3 +185,65 @@ def test_a_first_load_places_rows_in_their_persons_partition(target):
     # the known person's partition; the provisional city partition for a person not (yet) loaded
     assert target.fetchall("SELECT source_key, partition_code FROM province.contribution ORDER BY 1") == [
         ("7", "4"), ("8", "2")]
+
+
+def _employer(city, number, org_code=None, uscc=None, name="哈尔滨市龙江机械有限公司", employer_type="10",
+              division="230102"):
+    """A normalized employer row as the transform gives it (codes in standard form, the id derived)."""
+    employer_id = f"{uscc[8:16]}-{uscc[16]}" if uscc else org_code or f"{city}:{number}"
+    return {"employer_id": employer_id, "org_code": org_code, "uscc": uscc, "name": name,
+            "employer_type": employer_type, "division_code": division, "source_city": city, "employer_no": number}
+
+
+def _employers(*rows):
+    return pa.Table.from_pylist(list(rows), schema=unified_schema("employer"))
+
+
+EMPLOYER_COLS = "employer_id, org_code, uscc, name, employer_type, division_code, source_city, employer_no"
+
+
+def test_the_same_employer_in_three_cities_is_one_employer_whatever_the_order(target, tmp_path):
+    from jinbao.targets import open_target
+
+    # 60003734-1 is GB 11714's example; 91230100600037341Q embeds it (check character by python-stdnum)
+    daqing = [_employer("daqing", "DQ000001", None, "91230100600037341Q", "哈尔滨市龙江机械有限责任公司", "10", "230602")]
+    harbin = [_employer("harbin", "E0000007", "60003734-1", None, "哈尔滨市龙江机械有限公司", "10", "230102"),
+              _employer("harbin", "E0000009", None, None, "道里区个体修配部", "60", "230102")]
+    qiqihar = [_employer("qiqihar", "Q0000003", "60003734-1", None, "哈尔滨市龙江机械有限公司", "20", "230202")]
+    other = open_target(f"duckdb:///{tmp_path / 'other-order.duckdb'}")
+    other.ensure_schema()
+    for t, order in ((target, (harbin, qiqihar, daqing)), (other, (daqing, qiqihar, harbin))):
+        for rows in order:
+            t.begin()
+            t.apply_employers(_employers(*rows))
+            t.commit()
+    q = f"SELECT {EMPLOYER_COLS} FROM province.employer ORDER BY 1"
+    # name, type and division of the first record in (city, number) order: daqing's; the USCC only daqing has;
+    # an employer with neither code is its own, under CITY:NUMBER
+    assert target.fetchall(q) == other.fetchall(q) == [
+        ("60003734-1", "60003734-1", "91230100600037341Q", "哈尔滨市龙江机械有限责任公司", "10", "230602", "daqing",
+         "DQ000001"),
+        ("harbin:E0000009", None, None, "道里区个体修配部", "60", "230102", "harbin", "E0000009"),
+    ]
+    assert target.fetchall("SELECT source_city, employer_no, employer_id FROM province.employer_xref ORDER BY 1, 2") == [
+        ("daqing", "DQ000001", "60003734-1"), ("harbin", "E0000007", "60003734-1"),
+        ("harbin", "E0000009", "harbin:E0000009"), ("qiqihar", "Q0000003", "60003734-1")]
+    # the disagreements are reported, never resolved silently: names and types differ for 60003734-1
+    assert target.consolidation_findings()["employer_conflicts"] == [("60003734-1", 4 - 1, 2, 2, 1)]
+    other.close()
+
+
+def test_rolling_back_a_city_restores_the_employers_it_shared(target):
+    harbin = _employers(_employer("harbin", "E0000007", "60003734-1", None, "哈尔滨市龙江机械有限公司"))
+    daqing = _employers(_employer("daqing", "DQ000001", None, "91230100600037341Q", "龙江机械（大庆）", "10", "230602"),
+                        _employer("daqing", "DQ000002", "12345678-8", None, "大庆市石化设备厂"))
+    target.apply_employers(harbin)
+    q = f"SELECT {EMPLOYER_COLS} FROM province.employer ORDER BY 1"
+    alone = target.fetchall(q)
+    target.apply_employers(daqing)
+    assert target.fetchall(q)[1][2:4] == ("91230100600037341Q", "龙江机械（大庆）")  # daqing's record leads now
+    target.begin()
+    removed = target.remove_city("daqing")
+    target.commit()
+    assert target.fetchall(q) == alone  # harbin's employer exactly as harbin alone gives it
+    assert removed["employer_xref"] == 2 and removed["employer"] == 1
