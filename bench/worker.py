@@ -334,12 +334,11 @@ def run_jinbao(args: dict) -> dict:
                 pass
 
     runner.run_entity = timed_entity
-    from quality.checks import PageChecker as checker_cls
     c_start, s_start = cpu.snapshot(), _server_cpu(args)
     started = time.perf_counter()
     if args.get("progress_path"):
         threading.Thread(target=write_progress, daemon=True, name="bench-progress").start()
-    inner = checker_cls()
+    inner = runner.default_checker(args.get("mode", "full"))  # what a load run from the CLI or a DAG uses
     checker = _TimedChecker(inner, clock)
     try:
         with open_target(args["pg_url"]) as target:

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from loaders.exceptions import LoadError
-from loaders.partitions import partition_rules, routing_case
+from loaders.partitions import partition_rules, routing_select
 from loaders.schema import (
     ENTITY_TABLES,
     PARTITIONED,
@@ -215,6 +215,7 @@ class ProvincialTarget:
         rows, rejected = first_of_each_key(rows.select(given), [k for k in business if k not in derived])
         if rows.num_rows == 0:
             return ApplyResult(inserted=0, updated=0, unchanged=0, rejected=rejected)
+        self._note_touched(entity, rows)
         already = 0  # rows the direct insert wrote before it met a key the table already held
         try:
             if getattr(self, "_initial", {}).get(entity):
@@ -337,6 +338,14 @@ class ProvincialTarget:
     def analyze(self, table: str) -> None:
         """Give the planner statistics for a temp table (PostgreSQL plans blind without them)."""
 
+    def refresh_statistics(self, entity: str) -> None:
+        """Bring the planner's statistics up to date for the tables a load of ``entity`` wrote, when stale.
+
+        A bulk load outruns autovacuum (or runs where it is off): without fresh statistics the
+        routing and consolidation queries that follow plan for tables of one row and take seconds.
+        DuckDB keeps its statistics as it writes, so this is PostgreSQL's concern.
+        """
+
     def apply_persons(self, rows: pa.Table) -> ApplyResult:
         """Record each source person in ``person_xref`` and re-derive the consolidated ``person`` rows they touch.
 
@@ -450,20 +459,52 @@ class ProvincialTarget:
             f"ON CONFLICT (scope, employer_id) DO UPDATE SET {update} WHERE {changed}"
         )
 
-    def route_partitions(self, city: str) -> int:
-        """Move the city's production persons (and their rows) to the partition the rules give them."""
+    def _note_touched(self, entity: str, rows: pa.Table) -> None:
+        """Remember whom this run wrote rows for: an incremental run routes only them (see :meth:`route_partitions`)."""
+        touched = self.__dict__.setdefault("_touched", {"ids": [], "employers": []})
+        if "id_number" in rows.column_names:
+            touched["ids"].append(pc.unique(_flat(rows.column("id_number"))))
+        if entity == "employer_xref":
+            touched["employers"].append(rows.select(["source_city", "employer_no"]))
+
+    def begin_run(self) -> None:
+        """Forget the persons and employers an earlier run on this connection wrote."""
+        self.__dict__.pop("_touched", None)
+
+    def route_partitions(self, city: str, only_touched: bool = False) -> int:
+        """Move the city's production persons (and their rows) to the partition the rules give them.
+
+        ``only_touched`` (incremental runs): only the persons this run wrote rows for, and those enrolled
+        at an employer it wrote, can have changed partition or have a row placed before a move; the
+        rest of the city was routed by the runs that wrote it.
+        """
         if self.scope == "T":
             return 0
         self.lock_persons()  # moves insert person rows: never beside another load's consolidation
-        case = routing_case(partition_rules(), SCHEMA)
+        params = [city]
+        persons = f"SELECT id_number FROM {SCHEMA}.person_xref WHERE scope = 'P' AND source_city = {self.marker}"
+        if only_touched:
+            touched = self.__dict__.get("_touched", {"ids": [], "employers": []})
+            ids = pc.unique(pa.chunked_array(touched["ids"], pa.string())) if touched["ids"] else pa.array([], pa.string())
+            employers = (pa.concat_tables(touched["employers"]) if touched["employers"]
+                         else pa.table({"source_city": pa.array([], pa.string()), "employer_no": pa.array([], pa.string())}))
+            self.stage("touched_ids", pa.table({"id_number": ids}))
+            self.stage("touched_employers", employers)
+            self.execute("DROP TABLE IF EXISTS routed_ids")
+            self.execute(
+                "CREATE TEMP TABLE routed_ids AS SELECT id_number FROM touched_ids UNION "
+                f"SELECT e.id_number FROM {SCHEMA}.enrolment e JOIN touched_employers t "
+                "ON e.source_city = t.source_city AND e.employer_no = t.employer_no "
+                f"WHERE e.partition_code <> '{self._test()}'"
+            )
+            self.analyze("routed_ids")
+            persons, params = "SELECT id_number FROM routed_ids", []
+        routed = routing_select(partition_rules(), SCHEMA, persons)
         self.execute("DROP TABLE IF EXISTS partition_moves")
         self.execute(
-            f"CREATE TEMP TABLE partition_moves AS SELECT id_number, old_partition, new_partition FROM ("
-            f" SELECT p.id_number, p.partition_code AS old_partition, {case} AS new_partition FROM {SCHEMA}.person p"
-            f" WHERE p.partition_code <> '{self._test()}' AND p.id_number IN"
-            f" (SELECT id_number FROM {SCHEMA}.person_xref WHERE scope = 'P' AND source_city = ?)) r"
-            " WHERE old_partition <> new_partition".replace("?", self.marker),
-            [city],
+            "CREATE TEMP TABLE partition_moves AS SELECT id_number, partition_code AS old_partition, new_partition "
+            f"FROM ({routed}) r WHERE partition_code <> new_partition",
+            params * routed.count(self.marker) if params else [],
         )
         n = int(self.fetchall("SELECT count(*) FROM partition_moves")[0][0])
         if n:
@@ -482,9 +523,8 @@ class ProvincialTarget:
                 f"UPDATE {t} SET partition_code = p.partition_code FROM {SCHEMA}.person p "
                 f"WHERE {t}.id_number = p.id_number AND p.partition_code <> '{self._test()}' "
                 f"AND {t}.partition_code <> '{self._test()}' AND {t}.partition_code <> p.partition_code "
-                f"AND {t}.id_number IN (SELECT id_number FROM {SCHEMA}.person_xref WHERE scope = 'P' "
-                f"AND source_city = {self.marker})",
-                [city],
+                f"AND {t}.id_number IN ({persons})",
+                params,
             )
         return n
 

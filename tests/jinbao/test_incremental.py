@@ -45,3 +45,27 @@ def test_incremental_loads_follow_the_change_feed_exactly(city, tmp_path, checke
         idle = load("incremental")
         assert all(e.inserted == 0 and e.updated == 0 for e in idle.entities.values())
         assert idle.reconciled
+
+
+@pytest.mark.parametrize(("mode", "sampled"), [("full", True), ("incremental", False)])
+def test_great_expectations_rejudges_samples_of_full_loads_only(mode, sampled):
+    import pyarrow as pa
+
+    from jinbao.runner import default_checker
+    from transforms.normalize import unified_schema
+
+    employers = pa.Table.from_pylist(
+        [{"employer_id": "60003734-1", "org_code": "60003734-1", "name": "哈尔滨市龙江机械有限公司",
+          "employer_type": "10", "division_code": "230102", "source_city": "harbin", "employer_no": "E0000007"},
+         {"employer_id": "harbin:E2", "name": None, "source_city": "harbin", "employer_no": "E2"}],
+        schema=unified_schema("employer"),
+    )
+    checker = default_checker(mode)
+    try:
+        verdict = checker.submit("employer", employers).result()
+        # every row is judged either way: the nameless employer fails its not-null rule
+        assert sorted(verdict.failed_rows) == [1]
+        assert checker.settle() == []  # Great Expectations agrees where it judged
+        assert (checker._gx is not None) is sampled  # an incremental run never imports it
+    finally:
+        checker.close()
