@@ -53,10 +53,17 @@ def check_copy(url: str, table: str, text_table: str, facts: SourceFacts) -> dic
             [schema, name],
         )
     )
+    # each method names columns its own way (pandas keeps PAY_ID, dlt writes pay_id): match without case
+    actual = {c.lower(): c for c in types}
+    types = {m: types[actual[m.lower()]] for m in [*facts.columns, *facts.money] if m.lower() in actual}
+
+    def col(name: str) -> str:
+        return '"' + actual.get(name.lower(), name) + '"'
+
     key = facts.columns[0]
     money = list(facts.money)
-    sums = ", ".join(f"sum({m}::numeric)" for m in money)
-    row = pg.query(url, f"SELECT count(*), sum({key}::numeric), max({key}), {sums} FROM {table}")[0]
+    sums = ", ".join(f"sum({col(m)}::numeric)" for m in money)
+    row = pg.query(url, f"SELECT count(*), sum({col(key)}::numeric), max({col(key)}), {sums} FROM {table}")[0]
     n, key_sum, key_max, *money_sums = row
     money_ok = {m: _cents(got) == _cents(facts.money[m]) for m, got in zip(money, money_sums, strict=True)}
     float_money = [m for m in money if types.get(m) in ("double precision", "real")]
@@ -76,7 +83,7 @@ def check_copy(url: str, table: str, text_table: str, facts: SourceFacts) -> dic
     if knum == "index":  # pandas writes its index first
         knum, kname = tcols[1][0], tcols[2][0]
     found = dict(
-        pg.query(url, f"SELECT rtrim({knum}), {kname} FROM {text_table} WHERE rtrim({knum}) = ANY(%s)", [pno])
+        pg.query(url, f'SELECT rtrim("{knum}"), "{kname}" FROM {text_table} WHERE rtrim("{knum}") = ANY(%s)', [pno])
     )
     text = compare_text(samples, found, "source_name")
     out = {

@@ -635,13 +635,15 @@ def run_dlt(args: dict) -> dict:
             sql_table(credentials=url, table=text_name, metadata=md, backend="pyarrow", **kw), **run_kw
         )
         text_s = time.perf_counter() - tt
+        naming = pipeline.default_schema.naming  # dlt's names in the destination (snake_case: T_PAYMENT → t_payment)
+        loaded_name, loaded_text = naming.normalize_table_identifier(table_name), naming.normalize_table_identifier(text_name)
     return {
         "seconds": round(seconds, 3),
         "rows": None,
         "stages": stages,
         "server_cpu_s": round(server, 3),
-        "target_table": f"bench.{table_name}",
-        "text_table": f"bench.{text_name}",
+        "target_table": f"bench.{loaded_name}",
+        "text_table": f"bench.{loaded_text}",
         "text_seconds": round(text_s, 3),
         "config": {
             "backend": "pyarrow",
