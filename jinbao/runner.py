@@ -287,7 +287,8 @@ def run_entity(
         target.drop_stale_quarantine(city, name)
         rec.target_rows, rec.target_money = target.entity_totals(name, city, money)
         rec.target_quarantined = target.quarantine_count(name, city)
-    target.refresh_statistics(name)  # the routing and the next entities' lookups plan on what was just written
+    # the routing and the next entities' lookups plan on what was just written
+    target.refresh_statistics(name, rec.inserted + rec.updated)
     ledger("committed")
     return rec
 
@@ -326,7 +327,7 @@ def run_city(
     run = CityRun(city=spec.city, batch_id=batch_id, started_at=started)
     target.scope = scope
     target.ensure_schema()
-    target.begin_run()
+    target.begin_run(track_touched=mode == "incremental")
     try:
         for name, entity in spec.ordered_entities():
             rec = run_entity(spec, name, entity, endpoint, target, checker, batch_id, started, run, mode)

@@ -43,18 +43,18 @@ class PostgresTarget(ProvincialTarget):
     def analyze(self, table: str) -> None:
         self.con.execute(f"ANALYZE {table}")
 
-    def refresh_statistics(self, entity: str) -> None:
-        """ANALYZE what the load of ``entity`` changed by more than autovacuum's own threshold (10 % + 50 rows)."""
-        tables = {"person": ("person_xref", "person"), "employer": ("employer_xref", "employer")}.get(entity, (entity,))
-        if self.con.info.server_version >= 150000:  # this session's own counts, not a second later
-            self.con.execute("SELECT pg_stat_force_next_flush()")
+    def refresh_statistics(self, entity: str, written: int) -> None:
+        """ANALYZE the tables routing and consolidation read when this run wrote more than autovacuum's own
+        threshold of them (10 % + 50 rows of what the statistics last counted)."""
+        tables = {"person": ("person_xref", "person"), "employer": ("employer_xref", "employer"),
+                  "enrolment": ("enrolment",)}.get(entity, ())
         for table in tables:
-            modified, live = self.con.execute(
-                "SELECT coalesce(sum(n_mod_since_analyze), 0), coalesce(sum(n_live_tup), 0) FROM pg_stat_user_tables "
-                "WHERE schemaname = %s AND (relname = %s OR relname LIKE %s)",
+            counted = self.con.execute(
+                "SELECT coalesce(sum(greatest(c.reltuples, 0)), 0) FROM pg_class c JOIN pg_namespace n "
+                "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind = 'r' AND (c.relname = %s OR c.relname LIKE %s)",
                 [SCHEMA, table, table.replace("_", "\\_") + "\\_p%"],
-            ).fetchone()
-            if modified > 50 + max(live - modified, 0) // 10:
+            ).fetchone()[0]
+            if written > 50 + counted // 10:
                 self.con.execute(f"ANALYZE {SCHEMA}.{table}")
 
     def _rowcount(self, sql: str) -> int:

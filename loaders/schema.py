@@ -223,6 +223,13 @@ cutover_log = sa.Table(
 PLACEMENT_COLUMNS = ("partition_code", "fee_period")
 PARTITIONED = ("person", "enrolment", "contribution", "account")
 
+# The partition code closes the primary key of a partitioned table rather than opening it: the merges
+# and lookups match rows on the business key, and PostgreSQL can only descend a b-tree by its leading
+# columns (with partition_code first an incremental merge of 5,000 rows scanned all 5M contributions).
+for _table in (person, enrolment, contribution, account):
+    _table.append_constraint(sa.PrimaryKeyConstraint(
+        *[c for c in _table.primary_key.columns if c.name != "partition_code"], _table.c.partition_code))
+
 ENTITY_TABLES: dict[str, sa.Table] = {
     "person": person,
     "person_xref": person_xref,
