@@ -33,11 +33,26 @@ class PostgresTarget(ProvincialTarget):
         return self.con.execute(sql, list(params) if params else None)
 
     def fetch_arrow(self, sql, params=()):
-        cur = self.con.execute(sql, list(params) if params else None)
-        names = [d.name for d in cur.description]
-        rows = cur.fetchall()
-        return pa.Table.from_pylist([dict(zip(names, r, strict=True)) for r in rows]) if rows else pa.table(
-            {n: pa.array([], pa.string()) for n in names}
+        """A text-valued result as an Arrow table, through COPY and Arrow's CSV reader.
+
+        The lookups that use it (person index, partitions) return hundreds of thousands of rows: a
+        Python tuple and dict per row would cost more than the query and stay in the process's heap.
+        """
+        params = list(params) if params else None
+        names = [d.name for d in self.con.execute(f"SELECT * FROM ({sql}) q LIMIT 0", params).description]
+        buf = io.BytesIO()
+        with self.con.cursor().copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)", params) as copy:
+            for chunk in copy:
+                buf.write(chunk)
+        if not buf.tell():
+            return pa.table({n: pa.array([], pa.string()) for n in names})
+        buf.seek(0)
+        return pacsv.read_csv(
+            buf,
+            read_options=pacsv.ReadOptions(column_names=names),
+            # PostgreSQL's CSV writes NULL unquoted and the empty string quoted
+            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
+                                                 strings_can_be_null=True, quoted_strings_can_be_null=False),
         )
 
     def analyze(self, table: str) -> None:

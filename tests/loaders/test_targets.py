@@ -247,3 +247,21 @@ def test_rolling_back_a_city_restores_the_employers_it_shared(target):
     target.commit()
     assert target.fetchall(q) == alone  # harbin's employer exactly as harbin alone gives it
     assert removed["employer_xref"] == 2 and removed["employer"] == 1
+
+
+def test_the_person_index_keeps_text_exactly(target):
+    """Local numbers with leading zeros, empty strings apart from NULL, and quotes and commas come back as stored
+    (PostgreSQL's index is read through COPY and Arrow's CSV reader)."""
+    target.apply_persons(_persons(
+        _person("230103190001010034", "000120", "李喆") | {"source_city": "daqing"},
+        _person("11010519491231002X", '0,"7"', "张三") | {"source_city": "daqing"},
+    ))
+    index = target.person_index("daqing")
+    assert index.schema.types == [pa.string(), pa.string()]
+    assert sorted(index.to_pylist(), key=lambda r: r["id_number"]) == [
+        {"source_person_no": '0,"7"', "id_number": "11010519491231002X"},
+        {"source_person_no": "000120", "id_number": "230103190001010034"},
+    ]
+    assert target.person_index("harbin").num_rows == 0
+    nulls = target.fetch_arrow(target._p("SELECT CAST(NULL AS VARCHAR) AS a, '' AS b, ? AS c"), ["天,\"x\""])
+    assert nulls.to_pylist() == [{"a": None, "b": "", "c": '天,"x"'}]
