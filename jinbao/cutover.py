@@ -26,6 +26,7 @@ from jinbao.runner import CityRun, new_batch_id, run_city
 from jinbao.spec import CitySpec
 from loaders.schema import SCHEMA, source_table
 from loaders.target import ProvincialTarget, digest_sql
+from transforms.lookup import PersonIndex
 from transforms.normalize import money_columns, normalize_batch
 
 STEPS = ("rehearse", "execute", "verify", "rollback")
@@ -257,7 +258,7 @@ def _verify(spec: CitySpec, endpoint: SourceEndpoint, target: ProvincialTarget, 
 
     out: dict = {"entities": {}}
     for name, entity in spec.ordered_entities():
-        index = target.person_index(spec.city) if name not in ("person", "employer") else None
+        index = PersonIndex(target.person_index(spec.city)) if name not in ("person", "employer") else None
         digests, held = [], []
         expect_rows, expect_money = 0, Decimal(0)
         for batch in extract_parallel(spec.source, entity, endpoint):

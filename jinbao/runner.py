@@ -22,6 +22,7 @@ from jinbao.spec import CitySpec, EntitySpec
 from loaders import ProvincialTarget
 from quality.checks import BackgroundChecker, BatchChecker, PageChecker
 from quality.reconcile import EntityReconciliation, money_total
+from transforms.lookup import PersonIndex
 from transforms.normalize import QUARANTINE_SCHEMA, money_columns, normalize_batch
 from transforms.reasons import Reason
 
@@ -185,7 +186,7 @@ def run_entity(
     target.begin_entity(name, city)
     money = money_columns(name)
     needs_persons = name != "person" and "source_person_no" in entity.unified_columns
-    person_index = target.person_index(city) if needs_persons else None
+    person_index = PersonIndex(target.person_index(city)) if needs_persons else None
 
     def ledger(status: str) -> None:
         target.record_batch(

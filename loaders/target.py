@@ -293,24 +293,27 @@ class ProvincialTarget:
             pa.array([rules.provisional(c) for c in known.to_pylist()], pa.string()),
             pc.index_in(cities, value_set=known),
         )
-        index = self._person_partitions(known.to_pylist())
+        index, lookup = self._person_partitions(known.to_pylist())
         if index.num_rows == 0 or "id_number" not in rows.column_names:
             return _flat(provisional)
-        found = pc.take(index.column("partition_code"), pc.index_in(rows.column("id_number"), value_set=index.column("id_number")))
+        found = pc.take(index.column("partition_code"), lookup.positions(rows.column("id_number")))
         return _flat(pc.coalesce(found, provisional))
 
-    def _person_partitions(self, cities: list[str]) -> pa.Table:
-        """Production partition of the persons of ``cities`` (read once per entity run)."""
+    def _person_partitions(self, cities: list[str]):
+        """(production partition of the persons of ``cities``, its lookup by ID number), read once per entity run."""
+        from transforms.lookup import KeyLookup
+
         cache = self.__dict__.setdefault("_partition_index", {})
         key = tuple(sorted(cities))
         if key not in cache:
             marks = ", ".join(self.marker for _ in key)
-            cache[key] = self.fetch_arrow(
+            table = self.fetch_arrow(
                 f"SELECT id_number, max(partition_code) AS partition_code FROM {SCHEMA}.person "
                 f"WHERE partition_code <> '{self._test()}' AND id_number IN (SELECT id_number FROM {SCHEMA}.person_xref "
                 f"WHERE scope = 'P' AND source_city IN ({marks})) GROUP BY id_number",
                 list(key),
             )
+            cache[key] = (table, KeyLookup(table.column("id_number")))
         return cache[key]
 
     def begin_entity(self, entity: str, city: str) -> None:

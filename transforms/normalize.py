@@ -23,6 +23,7 @@ from loaders.schema import ENTITY_TABLES, quarantine
 from transforms.codes import map_codes
 from transforms.employer_codes import normalize_employer_codes
 from transforms.identity import first_reason, normalize_id_numbers
+from transforms.lookup import PersonIndex
 from transforms.reasons import Reason
 from transforms.text import parse_yyyymmdd, trim
 
@@ -282,7 +283,7 @@ def normalize_batch(
     batch: pa.Table | pa.RecordBatch,
     entity: EntitySpec,
     city: str,
-    person_index: pa.Table | None = None,
+    person_index: pa.Table | PersonIndex | None = None,
 ) -> NormalizedBatch:
     """Source batch (source column names) → unified rows + quarantine rows, one reason per quarantined row."""
     if isinstance(batch, pa.RecordBatch):
@@ -311,7 +312,9 @@ def normalize_batch(
     elif "source_person_no" in cols:
         if person_index is None:
             raise ValueError(f"{entity_name} needs the person index to resolve person numbers")
-        idx = pc.index_in(cols["source_person_no"], value_set=person_index.column("source_person_no"))
+        if not isinstance(person_index, PersonIndex):
+            person_index = PersonIndex(person_index)  # callers loading many pages pass one, built once
+        idx = person_index.positions(cols["source_person_no"])
         cols["id_number"] = pc.take(person_index.column("id_number"), idx)
         first.append((pc.is_null(idx), Reason.PERSON_NOT_LOADED))
 
