@@ -83,7 +83,9 @@ def check_copy(url: str, table: str, text_table: str, facts: SourceFacts) -> dic
     if knum == "index":  # pandas writes its index first
         knum, kname = tcols[1][0], tcols[2][0]
     found = dict(
-        pg.query(url, f'SELECT rtrim("{knum}"), "{kname}" FROM {text_table} WHERE rtrim("{knum}") = ANY(%s)', [pno])
+        pg.query(
+            url, f'SELECT rtrim("{knum}"), "{kname}" FROM {text_table} WHERE rtrim("{knum}") = ANY(%s)', [pno]
+        )
     )
     text = compare_text(samples, found, "source_name")
     out = {

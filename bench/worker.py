@@ -489,7 +489,9 @@ def run_pandas(args: dict) -> dict:
     rows = len(df)
     del df
     tt = time.perf_counter()
-    pd.read_sql(_select(args["text_table"], args["text_columns"]), conn).to_sql(_short(args["text_table"]), engine)
+    pd.read_sql(_select(args["text_table"], args["text_columns"]), conn).to_sql(
+        _short(args["text_table"]), engine
+    )
     text_s = time.perf_counter() - tt
     return {
         "seconds": round(t2 - t0, 3),
@@ -635,8 +637,13 @@ def run_dlt(args: dict) -> dict:
             sql_table(credentials=url, table=text_name, metadata=md, backend="pyarrow", **kw), **run_kw
         )
         text_s = time.perf_counter() - tt
-        naming = pipeline.default_schema.naming  # dlt's names in the destination (snake_case: T_PAYMENT → t_payment)
-        loaded_name, loaded_text = naming.normalize_table_identifier(table_name), naming.normalize_table_identifier(text_name)
+        naming = (
+            pipeline.default_schema.naming
+        )  # dlt's names in the destination (snake_case: T_PAYMENT → t_payment)
+        loaded_name, loaded_text = (
+            naming.normalize_table_identifier(table_name),
+            naming.normalize_table_identifier(text_name),
+        )
     return {
         "seconds": round(seconds, 3),
         "rows": None,

@@ -18,9 +18,15 @@ from airflow.sdk import Param, dag, task
     max_active_runs=1,
     tags=["jinbao"],
     params={
-        "target_conn_id": Param("jinbao_province", type=["string", "null"], description="Airflow connection of the provincial database"),
+        "target_conn_id": Param(
+            "jinbao_province",
+            type=["string", "null"],
+            description="Airflow connection of the provincial database",
+        ),
         "reports_dir": Param("reports", type="string"),
-        "mode": Param("incremental", enum=["incremental", "full"], description="incremental uses per-table watermarks"),
+        "mode": Param(
+            "incremental", enum=["incremental", "full"], description="incremental uses per-table watermarks"
+        ),
         "cities": Param([], type="array", description="limit to these cities (empty: every spec in cities/)"),
         "force": Param(False, type="boolean", description="also load cities whose cutover is not executed"),
     },
@@ -39,7 +45,10 @@ def jinbao_nightly_load():
         from jinbao.orchestration import load_city_with_airflow_connections
 
         return load_city_with_airflow_connections(
-            city, params.get("target_conn_id"), params.get("reports_dir"), params.get("mode"),
+            city,
+            params.get("target_conn_id"),
+            params.get("reports_dir"),
+            params.get("mode"),
             bool(params.get("force")),
         )
 

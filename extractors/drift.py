@@ -17,15 +17,41 @@ from extractors.exceptions import ExtractError
 from jinbao.spec import EntitySpec, SourceColumn, SourceSpec
 
 _CLASS = {
-    "char": "text", "varchar": "text", "nchar": "text", "nvarchar": "text", "univarchar": "text", "unichar": "text",
-    "text": "text", "ntext": "text", "unitext": "text",
-    "int": "integer", "bigint": "integer", "smallint": "integer", "tinyint": "integer", "bit": "integer",
-    "decimal": "decimal", "numeric": "decimal", "money": "decimal", "smallmoney": "decimal",
-    "datetime": "datetime", "datetime2": "datetime", "smalldatetime": "datetime", "date": "datetime",
-    "float": "float", "real": "float",
+    "char": "text",
+    "varchar": "text",
+    "nchar": "text",
+    "nvarchar": "text",
+    "univarchar": "text",
+    "unichar": "text",
+    "text": "text",
+    "ntext": "text",
+    "unitext": "text",
+    "int": "integer",
+    "bigint": "integer",
+    "smallint": "integer",
+    "tinyint": "integer",
+    "bit": "integer",
+    "decimal": "decimal",
+    "numeric": "decimal",
+    "money": "decimal",
+    "smallmoney": "decimal",
+    "datetime": "datetime",
+    "datetime2": "datetime",
+    "smalldatetime": "datetime",
+    "date": "datetime",
+    "float": "float",
+    "real": "float",
 }
-_PYODBC_CLASS = {str: "text", int: "integer", Decimal: "decimal", dt.datetime: "datetime", float: "float",
-                 bool: "integer", bytes: "binary", dt.date: "datetime"}
+_PYODBC_CLASS = {
+    str: "text",
+    int: "integer",
+    Decimal: "decimal",
+    dt.datetime: "datetime",
+    float: "float",
+    bool: "integer",
+    bytes: "binary",
+    dt.date: "datetime",
+}
 
 
 class SchemaDriftError(ExtractError):

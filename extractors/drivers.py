@@ -48,7 +48,9 @@ def connect(source: SourceSpec, endpoint: SourceEndpoint, *, login_timeout: int 
             )
         import pyodbc
 
-        conn = pyodbc.connect(odbc_connection_string(source, endpoint), autocommit=True, timeout=login_timeout)
+        conn = pyodbc.connect(
+            odbc_connection_string(source, endpoint), autocommit=True, timeout=login_timeout
+        )
         # FreeTDS ODBC keeps the server's text size (often 4,096 bytes): long text must arrive whole
         conn.execute("SET TEXTSIZE 2147483647")
         return conn
@@ -66,7 +68,10 @@ def freetds_server_entry(host: str, port: int, tds_version: str) -> str:
     """
     name = f"jinbao_{host.replace('.', '_')}_{port}_{tds_version.replace('.', '')}"
     with _CONF_LOCK:
-        path = Path(os.environ.get("JINBAO_FREETDS_CONF") or Path(tempfile.gettempdir()) / f"jinbao-freetds-{os.getuid()}.conf")
+        path = Path(
+            os.environ.get("JINBAO_FREETDS_CONF")
+            or Path(tempfile.gettempdir()) / f"jinbao-freetds-{os.getuid()}.conf"
+        )
         text = path.read_text() if path.exists() else "[global]\n\tclient charset = UTF-8\n"
         if f"[{name}]" not in text:
             text += f"\n[{name}]\n\thost = {host}\n\tport = {port}\n\ttds version = {tds_version}\n"
@@ -102,9 +107,20 @@ def typed_placeholder(source: SourceSpec, sql_type: str) -> str:
 
 # Errors worth a retry: the connection went away, or the server chose us as a deadlock victim.
 _RETRYABLE_MARKERS = (
-    "1205", "deadlock", "08S01", "08001", "communication link", "connection", "dbprocess is dead",
-    "server closed", "reset by peer", "broken pipe", "unexpected eof", "read from the server failed",
-    "write to the server failed", "not connected",
+    "1205",
+    "deadlock",
+    "08S01",
+    "08001",
+    "communication link",
+    "connection",
+    "dbprocess is dead",
+    "server closed",
+    "reset by peer",
+    "broken pipe",
+    "unexpected eof",
+    "read from the server failed",
+    "write to the server failed",
+    "not connected",
 )
 
 

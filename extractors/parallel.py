@@ -56,7 +56,11 @@ def split_ranges(lo: int, hi: int, parts: int) -> list[KeyRange]:
 
 
 def splittable(entity: EntitySpec) -> bool:
-    return len(entity.key) == 1 and entity.all_columns[entity.key[0]].base_type in ("int", "bigint", "smallint")
+    return len(entity.key) == 1 and entity.all_columns[entity.key[0]].base_type in (
+        "int",
+        "bigint",
+        "smallint",
+    )
 
 
 def extract_parallel(
@@ -86,8 +90,9 @@ def extract_parallel(
 
     def work(r: KeyRange) -> None:
         try:
-            for batch in extract_entity(source, entity, endpoint, key_range=r, since=since, rate=rate,
-                                        page_rows=page_rows):
+            for batch in extract_entity(
+                source, entity, endpoint, key_range=r, since=since, rate=rate, page_rows=page_rows
+            ):
                 while not stop.is_set():
                     try:
                         out.put(batch, timeout=0.2)
@@ -100,8 +105,10 @@ def extract_parallel(
         except BaseException as exc:  # surfaced to the consumer, which stops the others
             out.put(exc)
 
-    threads = [threading.Thread(target=work, args=(r,), daemon=True, name=f"extract-{entity.table}-{i}")
-               for i, r in enumerate(ranges)]
+    threads = [
+        threading.Thread(target=work, args=(r,), daemon=True, name=f"extract-{entity.table}-{i}")
+        for i, r in enumerate(ranges)
+    ]
     for t in threads:
         t.start()
     done = 0

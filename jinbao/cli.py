@@ -105,7 +105,9 @@ def load(
     city: str,
     target: TargetOpt = DEFAULT_TARGET,
     reports: ReportsOpt = Path("reports"),
-    incremental: Annotated[bool, typer.Option(help="only rows changed since the last run (per-table watermarks)")] = False,
+    incremental: Annotated[
+        bool, typer.Option(help="only rows changed since the last run (per-table watermarks)")
+    ] = False,
     force: Annotated[bool, typer.Option(help="load even though the city's cutover is not executed")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
@@ -212,16 +214,42 @@ def cutover(
         if key != "entities":
             console.print(f"{key}: {value}")
     if "entities" in result.detail:
-        t = Table("entity", "rows source", "rows province", "missing", "extra", "changed", "quarantine diff",
-                  "money source", "money province", "matches")
+        t = Table(
+            "entity",
+            "rows source",
+            "rows province",
+            "missing",
+            "extra",
+            "changed",
+            "quarantine diff",
+            "money source",
+            "money province",
+            "matches",
+        )
         for name, e in result.detail["entities"].items():
             q = e["quarantine_missing"] + e["quarantine_extra"] + e["quarantine_changed"]
-            t.add_row(name, str(e["source_rows"]), str(e["province_rows"]), str(e["missing"]), str(e["extra"]),
-                      str(e["changed"]), str(q), e["source_money"], e["province_money"],
-                      "[green]yes[/]" if e["matches"] else "[red]NO[/]")
+            t.add_row(
+                name,
+                str(e["source_rows"]),
+                str(e["province_rows"]),
+                str(e["missing"]),
+                str(e["extra"]),
+                str(e["changed"]),
+                str(q),
+                e["source_money"],
+                e["province_money"],
+                "[green]yes[/]" if e["matches"] else "[red]NO[/]",
+            )
         console.print(t)
         for name, e in result.detail["entities"].items():
-            for kind in ("missing", "extra", "changed", "quarantine_missing", "quarantine_extra", "quarantine_changed"):
+            for kind in (
+                "missing",
+                "extra",
+                "changed",
+                "quarantine_missing",
+                "quarantine_extra",
+                "quarantine_changed",
+            ):
                 if e[f"{kind}_keys"]:  # ID numbers already masked
                     console.print(f"  {name} {kind.replace('_', ' ')}: {', '.join(e[f'{kind}_keys'])}")
     console.print(f"report: {result.report}")

@@ -53,7 +53,8 @@ def _now() -> dt.datetime:
 def history(target: ProvincialTarget, city: str) -> list[tuple[str, str]]:
     """(step, status) of the city's cutover steps, oldest first."""
     rows = target.fetchall(
-        f"SELECT step, status FROM {SCHEMA}.cutover_log WHERE city = {target.marker} ORDER BY started_at", [city]
+        f"SELECT step, status FROM {SCHEMA}.cutover_log WHERE city = {target.marker} ORDER BY started_at",
+        [city],
     )
     return [(r[0], r[1]) for r in rows]
 
@@ -96,8 +97,11 @@ def check_order(target: ProvincialTarget, city: str, step: str) -> str | None:
         if _last(steps, "rehearse") <= max(_last(steps, "execute"), _last(steps, "rollback")):
             return "no passing rehearsal since the last execute or rollback: run --rehearse first"
     if step == "verify" and now != "executed":
-        return f"the city is {now}: nothing to verify" if now != "interrupted" else (
-            "the latest execute did not finish: run --execute again to finish it, or --rollback")
+        return (
+            f"the city is {now}: nothing to verify"
+            if now != "interrupted"
+            else ("the latest execute did not finish: run --execute again to finish it, or --rollback")
+        )
     if step == "rollback" and now in ("not executed", "rolled back"):
         return f"the city is not executed (or was rolled back): nothing to {step}"
     return None
@@ -117,17 +121,20 @@ def load_refusal(target: ProvincialTarget, city: str) -> str | None:
         "not executed": "its cutover was never executed: run `jinbao cutover {city} --rehearse`, then --execute",
         "rolled back": "its cutover was rolled back: rehearse and execute it again first",
         "interrupted": "its latest `cutover --execute` did not finish: run `jinbao cutover {city} --execute` to "
-                       "finish it, or --rollback to remove it",
+        "finish it, or --rollback to remove it",
         "failed": "its latest `cutover --execute` did not reconcile: see its report, then rehearse and execute again",
     }[now]
     return f"{city}: refusing a production load: " + why.format(city=city) + " (or use --force)"
 
 
-def _begin_log(target: ProvincialTarget, city: str, step: str, started: dt.datetime, batch_id: str | None) -> None:
+def _begin_log(
+    target: ProvincialTarget, city: str, step: str, started: dt.datetime, batch_id: str | None
+) -> None:
     """The step's row, written before it does anything: a step killed half-way stays visible as running."""
     m = target.marker
     target.execute(
-        f"UPDATE {SCHEMA}.cutover_log SET status = 'interrupted' WHERE city = {m} AND status = 'running'", [city]
+        f"UPDATE {SCHEMA}.cutover_log SET status = 'interrupted' WHERE city = {m} AND status = 'running'",
+        [city],
     )
     target.execute(
         f"INSERT INTO {SCHEMA}.cutover_log (city, started_at, step, status, batch_id) VALUES ({m}, {m}, {m}, 'running', {m})",
@@ -135,14 +142,23 @@ def _begin_log(target: ProvincialTarget, city: str, step: str, started: dt.datet
     )
 
 
-def _log(target: ProvincialTarget, result: StepResult, started: dt.datetime, forced: bool, batch_id: str | None) -> None:
+def _log(
+    target: ProvincialTarget, result: StepResult, started: dt.datetime, forced: bool, batch_id: str | None
+) -> None:
     status = "forced" if forced and result.passed else ("passed" if result.passed else "failed")
     m = target.marker
     target.execute(
         f"UPDATE {SCHEMA}.cutover_log SET status = {m}, batch_id = {m}, finished_at = {m}, detail = {m}, report = {m} "
         f"WHERE city = {m} AND started_at = {m}",
-        [status, batch_id, _now(), json.dumps(result.detail, ensure_ascii=False, default=str),
-         str(result.report) if result.report else None, result.city, started],
+        [
+            status,
+            batch_id,
+            _now(),
+            json.dumps(result.detail, ensure_ascii=False, default=str),
+            str(result.report) if result.report else None,
+            result.city,
+            started,
+        ],
     )
 
 
@@ -228,8 +244,9 @@ def source_digests(name: str, rows: pa.Table) -> pa.Table:
         con.close()
 
 
-def verify_city(spec: CitySpec, endpoint: SourceEndpoint, target: ProvincialTarget, limit: int = 20,
-                checker=None) -> dict:
+def verify_city(
+    spec: CitySpec, endpoint: SourceEndpoint, target: ProvincialTarget, limit: int = 20, checker=None
+) -> dict:
     """Re-read the live source and reconcile it with the province row by row.
 
     Per entity, the source's rows are normalized as a load would and reduced to (key, content digest)
@@ -268,30 +285,54 @@ def _verify(spec: CitySpec, endpoint: SourceEndpoint, target: ProvincialTarget, 
             failed = sorted(checker.submit(name, rows).result().failed_rows)
             if failed:  # held back by the expectations, as the load does
                 bad = rows.take(pa.array(failed))
-                keys = pa.concat_arrays([keys.combine_chunks(), pa.array(_source_key_from_unified(bad, entity))])
-                reasons = pa.concat_arrays([reasons.combine_chunks(),
-                                            pa.array([str(Reason.EXPECTATION_FAILED)] * len(failed))])
+                keys = pa.concat_arrays(
+                    [keys.combine_chunks(), pa.array(_source_key_from_unified(bad, entity))]
+                )
+                reasons = pa.concat_arrays(
+                    [reasons.combine_chunks(), pa.array([str(Reason.EXPECTATION_FAILED)] * len(failed))]
+                )
                 expect_money -= money_total(bad, money_columns(name))
                 rows = rows.filter(pc.invert(pc.is_in(pa.array(range(rows.num_rows)), pa.array(failed))))
             expect_rows += rows.num_rows
             expect_money += norm.extracted_money - norm.quarantined_money
             digests.append(source_digests(name, rows))
-            held.append(pa.table({"k": pc.binary_join_element_wise(keys, reasons, "|"),
-                                  "h": pa.array([""] * len(keys), pa.string())}))
+            held.append(
+                pa.table(
+                    {
+                        "k": pc.binary_join_element_wise(keys, reasons, "|"),
+                        "h": pa.array([""] * len(keys), pa.string()),
+                    }
+                )
+            )
         empty = pa.table({"k": pa.array([], pa.string()), "h": pa.array([], pa.string())})
-        rows = target.diff_rows(source_table(name), spec.city, pa.concat_tables(digests) if digests else empty, limit)
-        quarantined = target.diff_quarantine(name, spec.city, pa.concat_tables(held) if held else empty, limit)
+        rows = target.diff_rows(
+            source_table(name), spec.city, pa.concat_tables(digests) if digests else empty, limit
+        )
+        quarantined = target.diff_quarantine(
+            name, spec.city, pa.concat_tables(held) if held else empty, limit
+        )
         _, got_money = target.entity_totals(source_table(name), spec.city, money_columns(name))
-        masked = {f"{kind}_keys": [mask_ids_in_text(k) for k in rows[f"{kind}_keys"]]
-                  for kind in ("missing", "extra", "changed")}
-        masked.update({f"quarantine_{kind}_keys": [mask_ids_in_text(k) for k in quarantined[f"{kind}_keys"]]
-                       for kind in ("missing", "extra", "changed")})
+        masked = {
+            f"{kind}_keys": [mask_ids_in_text(k) for k in rows[f"{kind}_keys"]]
+            for kind in ("missing", "extra", "changed")
+        }
+        masked.update(
+            {
+                f"quarantine_{kind}_keys": [mask_ids_in_text(k) for k in quarantined[f"{kind}_keys"]]
+                for kind in ("missing", "extra", "changed")
+            }
+        )
         differences = sum(rows[k] + quarantined[k] for k in ("missing", "extra", "changed"))
         out["entities"][name] = {
-            "source_rows": expect_rows, "province_rows": rows["province_rows"],
-            "source_money": str(expect_money), "province_money": str(got_money),
-            "missing": rows["missing"], "extra": rows["extra"], "changed": rows["changed"],
-            "quarantine_missing": quarantined["missing"], "quarantine_extra": quarantined["extra"],
+            "source_rows": expect_rows,
+            "province_rows": rows["province_rows"],
+            "source_money": str(expect_money),
+            "province_money": str(got_money),
+            "missing": rows["missing"],
+            "extra": rows["extra"],
+            "changed": rows["changed"],
+            "quarantine_missing": quarantined["missing"],
+            "quarantine_extra": quarantined["extra"],
             "quarantine_changed": quarantined["changed"],
             **masked,
             "matches": differences == 0 and expect_money == got_money,

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 
 # 15- or 18-character ID-like runs (digits, optionally a final X), including full-width digits.
-_ID_RUN = re.compile(r"(?<![0-9０-９])([0-9０-９]{6})([0-9０-９]{5,8})([0-9０-９]{3}[0-9０-９Xx]?)(?![0-9０-９])")
+_ID_RUN = re.compile(
+    r"(?<![0-9０-９])([0-9０-９]{6})([0-9０-９]{5,8})([0-9０-９]{3}[0-9０-９Xx]?)(?![0-9０-９])"
+)
 
 
 def mask_id_number(value: str | None) -> str | None:

@@ -21,7 +21,10 @@ def target_url_from_airflow(conn_id: str | None) -> str:
 
 
 def load_city_with_airflow_connections(
-    city: str, target_conn_id: str | None, reports_dir: str = "reports", mode: str = "incremental",
+    city: str,
+    target_conn_id: str | None,
+    reports_dir: str = "reports",
+    mode: str = "incremental",
     force: bool = False,
 ) -> dict:
     """Load of one city: source endpoint from the spec's conn id, target from ``target_conn_id``.
@@ -52,8 +55,12 @@ def load_city_with_airflow_connections(
         "reconciled": run.reconciled,
         "report": str(report),
         "entities": {
-            name: {"extracted": e.extracted_rows, "loaded": e.loaded_rows, "quarantined": e.quarantined_rows,
-                   "reconciled": e.reconciled}
+            name: {
+                "extracted": e.extracted_rows,
+                "loaded": e.loaded_rows,
+                "quarantined": e.quarantined_rows,
+                "reconciled": e.reconciled,
+            }
             for name, e in run.entities.items()
         },
     }

@@ -51,7 +51,9 @@ def new_batch_id(city: str) -> str:
     return f"{city}-{stamp}-{uuid.uuid4().hex[:6]}"
 
 
-def _quarantine_rows(city: str, entity: str, keys: list[str], reason: str, details: list[str], originals: list[dict]) -> pa.Table:
+def _quarantine_rows(
+    city: str, entity: str, keys: list[str], reason: str, details: list[str], originals: list[dict]
+) -> pa.Table:
     from transforms.normalize import _json_default
 
     return pa.table(
@@ -97,7 +99,9 @@ class WatermarkTracker:
         return self.value.isoformat() if isinstance(self.value, dt.datetime) else str(self.value)
 
 
-def incremental_since(target: ProvincialTarget, spec: CitySpec, name: str, entity: EntitySpec) -> Since | None:
+def incremental_since(
+    target: ProvincialTarget, spec: CitySpec, name: str, entity: EntitySpec
+) -> Since | None:
     """Lower bound for an incremental extract: last committed watermark minus the look-back window.
 
     Rows committed late with an earlier timestamp fall inside the window and are read
@@ -191,14 +195,22 @@ def run_entity(
     def ledger(status: str) -> None:
         target.record_batch(
             {
-                "batch_id": batch_id, "entity": name, "source_city": city, "started_at": started_at.replace(tzinfo=None),
+                "batch_id": batch_id,
+                "entity": name,
+                "source_city": city,
+                "started_at": started_at.replace(tzinfo=None),
                 "finished_at": dt.datetime.now(dt.UTC).replace(tzinfo=None) if status != "running" else None,
-                "status": status, "extracted_rows": rec.extracted_rows, "loaded_rows": rec.loaded_rows,
-                "quarantined_rows": rec.quarantined_rows, "merged_rows": rec.merged_rows,
-                "extracted_money": rec.extracted_money, "loaded_money": rec.loaded_money,
+                "status": status,
+                "extracted_rows": rec.extracted_rows,
+                "loaded_rows": rec.loaded_rows,
+                "quarantined_rows": rec.quarantined_rows,
+                "merged_rows": rec.merged_rows,
+                "extracted_money": rec.extracted_money,
+                "loaded_money": rec.loaded_money,
                 "quarantined_money": rec.quarantined_money,
                 "reconciled": rec.reconciled if status == "committed" else None,
-                "mode": mode, "watermark": watermark.text(),
+                "mode": mode,
+                "watermark": watermark.text(),
             }
         )
 
@@ -216,8 +228,12 @@ def run_entity(
             failed = rows.take(pa.array(bad))
             quarantined.append(
                 _quarantine_rows(
-                    city, name, _source_key_from_unified(failed, entity), Reason.EXPECTATION_FAILED,
-                    ["; ".join(check.failed_rows[i]) for i in bad], failed.to_pylist(),
+                    city,
+                    name,
+                    _source_key_from_unified(failed, entity),
+                    Reason.EXPECTATION_FAILED,
+                    ["; ".join(check.failed_rows[i]) for i in bad],
+                    failed.to_pylist(),
                 )
             )
             q_money += money_total(failed, money)
@@ -236,8 +252,12 @@ def run_entity(
                 rej = result.rejected
                 quarantined.append(
                     _quarantine_rows(
-                        city, name, _source_key_from_unified(rej, entity), Reason.DUPLICATE_SOURCE_KEY,
-                        rej.column("reason").to_pylist(), rej.drop_columns(["reason"]).to_pylist(),
+                        city,
+                        name,
+                        _source_key_from_unified(rej, entity),
+                        Reason.DUPLICATE_SOURCE_KEY,
+                        rej.column("reason").to_pylist(),
+                        rej.drop_columns(["reason"]).to_pylist(),
                     )
                 )
                 q_money += money_total(rej, money)
@@ -261,8 +281,14 @@ def run_entity(
             target.rollback()
             ledger("failed")
             raise
-        log.info("%s %s: page of %d rows, %d loaded, %d quarantined", city, name, batch.num_rows,
-                 rows.num_rows - result.rejected.num_rows, qtable.num_rows)
+        log.info(
+            "%s %s: page of %d rows, %d loaded, %d quarantined",
+            city,
+            name,
+            batch.num_rows,
+            rows.num_rows - result.rejected.num_rows,
+            qtable.num_rows,
+        )
 
     def normalized(batch: pa.RecordBatch):
         watermark.see(batch)

@@ -68,11 +68,22 @@ class SourceColumn(_Strict):
         name = m["name"]
         if name in TEXT_TYPES:
             return pa.string()
-        simple = {"int": pa.int32(), "bigint": pa.int64(), "smallint": pa.int16(), "tinyint": pa.int16(),
-                  "bit": pa.bool_(), "money": pa.decimal128(19, 4), "smallmoney": pa.decimal128(10, 4),
-                  "float": pa.float64(), "real": pa.float32(), "date": pa.date32(),
-                  # DATETIME's 1/300 s and DATETIME2's 100 ns both fit microseconds (DATETIME2(7) loses its last digit)
-                  "datetime": pa.timestamp("us"), "smalldatetime": pa.timestamp("us"), "datetime2": pa.timestamp("us")}
+        simple = {
+            "int": pa.int32(),
+            "bigint": pa.int64(),
+            "smallint": pa.int16(),
+            "tinyint": pa.int16(),
+            "bit": pa.bool_(),
+            "money": pa.decimal128(19, 4),
+            "smallmoney": pa.decimal128(10, 4),
+            "float": pa.float64(),
+            "real": pa.float32(),
+            "date": pa.date32(),
+            # DATETIME's 1/300 s and DATETIME2's 100 ns both fit microseconds (DATETIME2(7) loses its last digit)
+            "datetime": pa.timestamp("us"),
+            "smalldatetime": pa.timestamp("us"),
+            "datetime2": pa.timestamp("us"),
+        }
         if name in simple:
             return simple[name]
         if name in ("decimal", "numeric"):
@@ -235,16 +246,25 @@ class CitySpec(_Strict):
     def _targets_exist(self) -> CitySpec:
         from loaders.schema import ENTITY_TABLES
 
-        derived_here = {"id_number", "source_city", "source_key", "employer_id"}  # filled by jinbao, not by a column
+        derived_here = {
+            "id_number",
+            "source_city",
+            "source_key",
+            "employer_id",
+        }  # filled by jinbao, not by a column
         for name, entity in self.entities.items():
             known = {c.name for c in ENTITY_TABLES[name].columns if not c.info.get("derived")}
             known |= {"source_person_no"}
             targets = [c.to for c in entity.columns.values() if c.to] + list(entity.derive)
             for target in targets:
                 if target not in known:
-                    raise ValueError(f"entities.{name}: unknown unified column {target!r}; known: {sorted(known)}")
+                    raise ValueError(
+                        f"entities.{name}: unknown unified column {target!r}; known: {sorted(known)}"
+                    )
                 if target in derived_here and not (name == "person" and target == "id_number"):
-                    raise ValueError(f"entities.{name}: {target!r} is derived by jinbao, not read from a column")
+                    raise ValueError(
+                        f"entities.{name}: {target!r} is derived by jinbao, not read from a column"
+                    )
             dupes = {t for t in targets if targets.count(t) > 1}
             if dupes:
                 raise ValueError(f"entities.{name}: more than one source column feeds {sorted(dupes)}")

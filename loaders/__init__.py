@@ -5,4 +5,12 @@ from loaders.exceptions import LoadError
 from loaders.schema import ENTITY_TABLES, SCHEMA, metadata
 from loaders.target import ApplyResult, ProvincialTarget
 
-__all__ = ["ENTITY_TABLES", "SCHEMA", "ApplyResult", "DuckDBTarget", "LoadError", "ProvincialTarget", "metadata"]
+__all__ = [
+    "ENTITY_TABLES",
+    "SCHEMA",
+    "ApplyResult",
+    "DuckDBTarget",
+    "LoadError",
+    "ProvincialTarget",
+    "metadata",
+]

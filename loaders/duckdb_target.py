@@ -56,8 +56,11 @@ class DuckDBTarget(ProvincialTarget):
         self.con.register("new_rows_arrow", rows)
         try:
             cols = ", ".join(ident(c) for c in rows.column_names)
-            return int(self.con.execute(
-                f"INSERT INTO {table} ({cols}) SELECT {cols} FROM new_rows_arrow ON CONFLICT DO NOTHING").fetchone()[0])
+            return int(
+                self.con.execute(
+                    f"INSERT INTO {table} ({cols}) SELECT {cols} FROM new_rows_arrow ON CONFLICT DO NOTHING"
+                ).fetchone()[0]
+            )
         finally:
             self.con.unregister("new_rows_arrow")
 

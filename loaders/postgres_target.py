@@ -51,8 +51,11 @@ class PostgresTarget(ProvincialTarget):
             buf,
             read_options=pacsv.ReadOptions(column_names=names),
             # PostgreSQL's CSV writes NULL unquoted and the empty string quoted
-            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
-                                                 strings_can_be_null=True, quoted_strings_can_be_null=False),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=False,
+            ),
         )
 
     def analyze(self, table: str) -> None:
@@ -61,8 +64,11 @@ class PostgresTarget(ProvincialTarget):
     def refresh_statistics(self, entity: str, written: int) -> None:
         """ANALYZE the tables routing and consolidation read when this run wrote more than autovacuum's own
         threshold of them (10 % + 50 rows of what the statistics last counted)."""
-        tables = {"person": ("person_xref", "person"), "employer": ("employer_xref", "employer"),
-                  "enrolment": ("enrolment",)}.get(entity, ())
+        tables = {
+            "person": ("person_xref", "person"),
+            "employer": ("employer_xref", "employer"),
+            "enrolment": ("enrolment",),
+        }.get(entity, ())
         for table in tables:
             counted = self.con.execute(
                 "SELECT coalesce(sum(greatest(c.reltuples, 0)), 0) FROM pg_class c JOIN pg_namespace n "
@@ -116,7 +122,9 @@ class PostgresTarget(ProvincialTarget):
 
     def try_lock(self, name: str) -> bool:
         """A session advisory lock: one cutover step per city at a time, whichever machine runs it."""
-        return bool(self.con.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [f"jinbao.{name}"]).fetchone()[0])
+        return bool(
+            self.con.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [f"jinbao.{name}"]).fetchone()[0]
+        )
 
     def unlock(self, name: str) -> None:
         self.con.execute("SELECT pg_advisory_unlock(hashtext(%s))", [f"jinbao.{name}"])

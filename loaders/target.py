@@ -59,8 +59,13 @@ def first_of_each_key(rows: pa.Table, key: list[str]) -> tuple[pa.Table, pa.Tabl
     empty = rows.schema.append(pa.field("reason", pa.string())).empty_table()
     if n == 0 or not key:
         return rows, empty
-    firsts = rows.select(key).append_column("_pos", positions).group_by(key, use_threads=False).aggregate(
-        [("_pos", "min")]).column("_pos_min")
+    firsts = (
+        rows.select(key)
+        .append_column("_pos", positions)
+        .group_by(key, use_threads=False)
+        .aggregate([("_pos", "min")])
+        .column("_pos_min")
+    )
     if len(firsts) == n:
         return rows, empty
     keep = pc.is_in(positions, value_set=firsts)
@@ -85,10 +90,17 @@ def digest_sql(table: str) -> tuple[str, str]:
     row gives the same pair on both engines and on the source side (computed in DuckDB).
     """
     t = ENTITY_TABLES[table]
-    key = [c for c in t.primary_key.columns
-           if not c.info.get("derived") and c.name not in PLACEMENT_COLUMNS and c.name != "source_city"]
+    key = [
+        c
+        for c in t.primary_key.columns
+        if not c.info.get("derived") and c.name not in PLACEMENT_COLUMNS and c.name != "source_city"
+    ]
     content = [c for c in t.columns if not c.info.get("derived")]
-    key_sql = "concat_ws('|', " + ", ".join(_canonical(c) for c in key) + ")" if len(key) > 1 else _canonical(key[0])
+    key_sql = (
+        "concat_ws('|', " + ", ".join(_canonical(c) for c in key) + ")"
+        if len(key) > 1
+        else _canonical(key[0])
+    )
     parts = ", ".join(f"coalesce('=' || {_canonical(c)}, '~')" for c in content)
     return key_sql, f"md5(concat_ws(chr(31), {parts}))"
 
@@ -142,7 +154,6 @@ class ProvincialTarget:
     #: P for production loads, T for cutover rehearsals into the test partition
     scope = "P"
 
-
     def _test(self) -> str:
         return partition_rules().test_partition
 
@@ -158,7 +169,9 @@ class ProvincialTarget:
                 out["partition_code"] = f"'{self._test()}'"
             else:
                 cases = " ".join(f"WHEN '{c}' THEN '{rules.provisional(c)}'" for c in self._cities())
-                provisional = f"CASE {city_expr} {cases} ELSE '{rules.default}' END" if cases else f"'{rules.default}'"
+                provisional = (
+                    f"CASE {city_expr} {cases} ELSE '{rules.default}' END" if cases else f"'{rules.default}'"
+                )
                 out["partition_code"] = f"COALESCE(pp._partition, {provisional})"
         return out
 
@@ -208,7 +221,9 @@ class ProvincialTarget:
         derived = self._placement_sql(entity, "s.source_city")
         given = [c for c in cols if c not in derived]
         on_pk = " AND ".join(f"t.{ident(k)} = s.{ident(k)}" for k in pk)
-        same_business = " AND ".join([f"t.{ident(k)} = s.{ident(k)}" for k in business] + [self._scope_filter(entity, "t")])
+        same_business = " AND ".join(
+            [f"t.{ident(k)} = s.{ident(k)}" for k in business] + [self._scope_filter(entity, "t")]
+        )
         pk_list = ", ".join(ident(k) for k in pk)
         col_list = ", ".join(ident(c) for c in cols)
         # within one batch every row has the same scope: duplicates are judged on the given key columns
@@ -227,7 +242,11 @@ class ProvincialTarget:
             self.stage("staged_all", rows, like=name)
             self.execute("DROP TABLE IF EXISTS staged")
             extra = "".join(f", {expr} AS {ident(c)}" for c, expr in derived.items())
-            join = self._placement_join("staged_all") if "partition_code" in derived and self.scope != "T" else ""
+            join = (
+                self._placement_join("staged_all")
+                if "partition_code" in derived and self.scope != "T"
+                else ""
+            )
             self.execute(f"CREATE TEMP TABLE staged AS SELECT s.*{extra} FROM staged_all s {join}")
             moved = 0
             if placement:
@@ -256,8 +275,12 @@ class ProvincialTarget:
         except Exception as exc:
             raise LoadError(f"applying {rows.num_rows} {entity} rows to {self.url} failed: {exc}") from exc
         # rows the direct insert wrote compare as unchanged in the merge: they are this page's inserts
-        return ApplyResult(inserted=counts[0] - moved + already, updated=counts[1] + moved,
-                           unchanged=counts[2] - already, rejected=rejected)
+        return ApplyResult(
+            inserted=counts[0] - moved + already,
+            updated=counts[1] + moved,
+            unchanged=counts[2] - already,
+            rejected=rejected,
+        )
 
     def insert_new(self, table: str, rows: pa.Table) -> int | None:
         """Write ``rows`` (every column of ``table``, in order) into ``table``, none of whose keys it should hold.
@@ -332,9 +355,13 @@ class ProvincialTarget:
         self._initial[table] = int(n) == 0
         if "_had_quarantine" not in self.__dict__:
             self._had_quarantine: dict[str, bool] = {}
-        self._had_quarantine[entity] = bool(self.fetchall(
-            f"SELECT count(*) FROM (SELECT 1 FROM {SCHEMA}.quarantine WHERE source_city = {self.marker} "
-            f"AND entity = {self.marker} AND scope = '{self.scope}' LIMIT 1) x", [city, entity])[0][0])
+        self._had_quarantine[entity] = bool(
+            self.fetchall(
+                f"SELECT count(*) FROM (SELECT 1 FROM {SCHEMA}.quarantine WHERE source_city = {self.marker} "
+                f"AND entity = {self.marker} AND scope = '{self.scope}' LIMIT 1) x",
+                [city, entity],
+            )[0][0]
+        )
 
     def _rowcount(self, sql: str) -> int:
         raise NotImplementedError
@@ -405,7 +432,9 @@ class ProvincialTarget:
         part = self._placement_sql("person", "s.source_city")["partition_code"]
         update = ", ".join(f"{ident(c)} = excluded.{ident(c)}" for c in person_cols if c != "id_number")
         changed = " OR ".join(
-            f"{SCHEMA}.person.{ident(c)} IS DISTINCT FROM excluded.{ident(c)}" for c in person_cols if c != "id_number"
+            f"{SCHEMA}.person.{ident(c)} IS DISTINCT FROM excluded.{ident(c)}"
+            for c in person_cols
+            if c != "id_number"
         )
         self.execute("DROP TABLE IF EXISTS derived_person")
         join = self._placement_join("affected_ids") if self.scope != "T" else ""
@@ -458,7 +487,9 @@ class ProvincialTarget:
         keyed = ("scope", "employer_id")
         update = ", ".join(f"{ident(c)} = excluded.{ident(c)}" for c in cols if c not in keyed)
         changed = " OR ".join(
-            f"{SCHEMA}.employer.{ident(c)} IS DISTINCT FROM excluded.{ident(c)}" for c in cols if c not in keyed
+            f"{SCHEMA}.employer.{ident(c)} IS DISTINCT FROM excluded.{ident(c)}"
+            for c in cols
+            if c not in keyed
         )
         mine = f"scope = '{self.scope}' AND employer_id IN (SELECT employer_id FROM affected_employers)"
         order = "row_number() OVER (PARTITION BY employer_id ORDER BY source_city, employer_no) AS rn"
@@ -510,12 +541,23 @@ class ProvincialTarget:
             return 0
         self.lock_persons()  # moves insert person rows: never beside another load's consolidation
         params = [city]
-        persons = f"SELECT id_number FROM {SCHEMA}.person_xref WHERE scope = 'P' AND source_city = {self.marker}"
+        persons = (
+            f"SELECT id_number FROM {SCHEMA}.person_xref WHERE scope = 'P' AND source_city = {self.marker}"
+        )
         touched = self.__dict__.get("_touched")
         if only_touched and touched is not None:  # (untracked: the whole city, as a full load)
-            ids = pc.unique(pa.chunked_array(touched["ids"], pa.string())) if touched["ids"] else pa.array([], pa.string())
-            employers = (pa.concat_tables(touched["employers"]) if touched["employers"]
-                         else pa.table({"source_city": pa.array([], pa.string()), "employer_no": pa.array([], pa.string())}))
+            ids = (
+                pc.unique(pa.chunked_array(touched["ids"], pa.string()))
+                if touched["ids"]
+                else pa.array([], pa.string())
+            )
+            employers = (
+                pa.concat_tables(touched["employers"])
+                if touched["employers"]
+                else pa.table(
+                    {"source_city": pa.array([], pa.string()), "employer_no": pa.array([], pa.string())}
+                )
+            )
             self.stage("touched_ids", pa.table({"id_number": ids}))
             self.stage("touched_employers", employers)
             self.execute("DROP TABLE IF EXISTS routed_ids")
@@ -577,9 +619,14 @@ class ProvincialTarget:
         removed = {}
         for entity in ("contribution", "account", "enrolment", "employer_xref", "person_xref", "quarantine"):
             where = f"source_city = {self.marker} AND {self._scope_filter(entity)}"
-            removed[entity] = int(self.fetchall(f"SELECT count(*) FROM {SCHEMA}.{entity} WHERE {where}", [city])[0][0])
+            removed[entity] = int(
+                self.fetchall(f"SELECT count(*) FROM {SCHEMA}.{entity} WHERE {where}", [city])[0][0]
+            )
             self.execute(f"DELETE FROM {SCHEMA}.{entity} WHERE {where}", [city])
-        for consolidated, rederive in (("person", self.consolidate_persons), ("employer", self.consolidate_employers)):
+        for consolidated, rederive in (
+            ("person", self.consolidate_persons),
+            ("employer", self.consolidate_employers),
+        ):
             count = f"SELECT count(*) FROM {SCHEMA}.{consolidated} WHERE {self._scope_filter(consolidated)}"
             before = int(self.fetchall(count)[0][0])
             rederive()
@@ -590,14 +637,23 @@ class ProvincialTarget:
         return removed
 
     def cities_loaded(self) -> list[str]:
-        return [r[0] for r in self.fetchall(
-            f"SELECT DISTINCT source_city FROM {SCHEMA}.person_xref WHERE scope = '{self.scope}' ORDER BY 1")]
+        return [
+            r[0]
+            for r in self.fetchall(
+                f"SELECT DISTINCT source_city FROM {SCHEMA}.person_xref WHERE scope = '{self.scope}' ORDER BY 1"
+            )
+        ]
 
     def xref_count(self, city: str, entity: str = "person") -> int:
         """Source records of a consolidated entity the city holds in this scope."""
-        return int(self.fetchall(
-            self._p(f"SELECT count(*) FROM {SCHEMA}.{source_table(entity)} WHERE source_city = ? AND scope = ?"),
-            [city, self.scope])[0][0])
+        return int(
+            self.fetchall(
+                self._p(
+                    f"SELECT count(*) FROM {SCHEMA}.{source_table(entity)} WHERE source_city = ? AND scope = ?"
+                ),
+                [city, self.scope],
+            )[0][0]
+        )
 
     def quarantine(self, rows: pa.Table, batch_id: str, page_keys: pa.Array | None = None) -> None:
         """Record quarantine rows; a row already recorded keeps its first batch id.
@@ -625,12 +681,16 @@ class ProvincialTarget:
             return
         cols = ", ".join(rows.column_names)
         self.execute(
-            self._p(f"INSERT INTO {SCHEMA}.quarantine (scope, {cols}, first_batch_id) "
-                    f"SELECT ?, {cols}, ? FROM staged_q ON CONFLICT DO NOTHING"),
+            self._p(
+                f"INSERT INTO {SCHEMA}.quarantine (scope, {cols}, first_batch_id) "
+                f"SELECT ?, {cols}, ? FROM staged_q ON CONFLICT DO NOTHING"
+            ),
             [self.scope, batch_id],
         )
         self._ensure_run_quarantine()
-        self.execute(f"INSERT INTO {_RUN_QUARANTINE} SELECT source_city, entity, source_key, reason_code FROM staged_q")
+        self.execute(
+            f"INSERT INTO {_RUN_QUARANTINE} SELECT source_city, entity, source_key, reason_code FROM staged_q"
+        )
 
     def _ensure_run_quarantine(self) -> None:
         self.execute(
@@ -644,36 +704,54 @@ class ProvincialTarget:
         table = source_table(entity)
         if getattr(self, "_initial", {}).get(table) and not self._had_quarantine.get(entity, True):
             # a first load into an empty city: nothing can be stale
-            self.execute(self._p(f"DELETE FROM {_RUN_QUARANTINE} WHERE source_city = ? AND entity = ?"), [city, entity])
+            self.execute(
+                self._p(f"DELETE FROM {_RUN_QUARANTINE} WHERE source_city = ? AND entity = ?"), [city, entity]
+            )
             return 0
         params = [city, entity, self.scope, city, entity]
         self.analyze(_RUN_QUARANTINE)
         # an anti-join on the run's own keys (hash-joined), not a correlated NOT EXISTS per row
         seen = f"SELECT source_key, reason_code FROM {_RUN_QUARANTINE} WHERE source_city = ? AND entity = ?"
-        stale = int(self.fetchall(self._p(
-            f"SELECT count(*) FROM {SCHEMA}.quarantine q LEFT JOIN ({seen}) r "
-            "ON r.source_key = q.source_key AND r.reason_code = q.reason_code "
-            "WHERE q.scope = ? AND q.source_city = ? AND q.entity = ? AND r.source_key IS NULL"), params)[0][0])
+        stale = int(
+            self.fetchall(
+                self._p(
+                    f"SELECT count(*) FROM {SCHEMA}.quarantine q LEFT JOIN ({seen}) r "
+                    "ON r.source_key = q.source_key AND r.reason_code = q.reason_code "
+                    "WHERE q.scope = ? AND q.source_city = ? AND q.entity = ? AND r.source_key IS NULL"
+                ),
+                params,
+            )[0][0]
+        )
         if stale:
-            self.execute(self._p(
-                f"DELETE FROM {SCHEMA}.quarantine WHERE source_city = ? AND entity = ? AND scope = ? "
-                f"AND (source_key, reason_code) NOT IN ({seen})"), [city, entity, self.scope, city, entity])
-        self.execute(self._p(f"DELETE FROM {_RUN_QUARANTINE} WHERE source_city = ? AND entity = ?"), [city, entity])
+            self.execute(
+                self._p(
+                    f"DELETE FROM {SCHEMA}.quarantine WHERE source_city = ? AND entity = ? AND scope = ? "
+                    f"AND (source_key, reason_code) NOT IN ({seen})"
+                ),
+                [city, entity, self.scope, city, entity],
+            )
+        self.execute(
+            self._p(f"DELETE FROM {_RUN_QUARANTINE} WHERE source_city = ? AND entity = ?"), [city, entity]
+        )
         return stale
 
     # -- lookups, ledger, report queries ----------------------------------------------------
     def person_index(self, city: str) -> pa.Table:
         """Source person number → ID number for the city's loaded persons (this scope)."""
         return self.fetch_arrow(
-            self._p(f"SELECT source_person_no, id_number FROM {SCHEMA}.person_xref WHERE source_city = ? AND scope = ?"),
+            self._p(
+                f"SELECT source_person_no, id_number FROM {SCHEMA}.person_xref WHERE source_city = ? AND scope = ?"
+            ),
             [city, self.scope],
         )
 
     def entity_totals(self, entity: str, city: str, money: list[str]) -> tuple[int, Decimal]:
         expr = " + ".join(f"coalesce(sum({ident(m)}), 0)" for m in money) or "0"
         n, total = self.fetchall(
-            self._p(f"SELECT count(*), CAST({expr} AS DECIMAL(38,2)) FROM {SCHEMA}.{entity} "
-                    f"WHERE source_city = ? AND {self._scope_filter(entity)}"),
+            self._p(
+                f"SELECT count(*), CAST({expr} AS DECIMAL(38,2)) FROM {SCHEMA}.{entity} "
+                f"WHERE source_city = ? AND {self._scope_filter(entity)}"
+            ),
             [city],
         )[0]
         return int(n), Decimal(total)
@@ -687,13 +765,16 @@ class ProvincialTarget:
         """
         key, digest = digest_sql(table)
         where = f"source_city = {self.marker} AND {self._scope_filter(table)}"
-        return self._diff(f"SELECT {key} AS k, {digest} AS h FROM {SCHEMA}.{table} WHERE {where}", [city],
-                          source, limit)
+        return self._diff(
+            f"SELECT {key} AS k, {digest} AS h FROM {SCHEMA}.{table} WHERE {where}", [city], source, limit
+        )
 
     def diff_quarantine(self, entity: str, city: str, source: pa.Table, limit: int = 20) -> dict:
         """The same comparison for the city's quarantined rows of ``entity``: key ``source_key|reason_code``."""
-        here = (f"SELECT source_key || '|' || reason_code AS k, '' AS h FROM {SCHEMA}.quarantine "
-                f"WHERE source_city = {self.marker} AND entity = {self.marker} AND scope = '{self.scope}'")
+        here = (
+            f"SELECT source_key || '|' || reason_code AS k, '' AS h FROM {SCHEMA}.quarantine "
+            f"WHERE source_city = {self.marker} AND entity = {self.marker} AND scope = '{self.scope}'"
+        )
         return self._diff(here, [city, entity], source, limit)
 
     def _diff(self, here: str, params: list, source: pa.Table, limit: int) -> dict:
@@ -710,16 +791,25 @@ class ProvincialTarget:
         out: dict = {"province_rows": int(self.fetchall("SELECT count(*) FROM verify_here")[0][0])}
         for kind in ("missing", "extra", "changed"):
             out[kind] = int(self.fetchall(f"SELECT count(*) FROM verify_diff WHERE kind = '{kind}'")[0][0])
-            out[f"{kind}_keys"] = [r[0] for r in self.fetchall(
-                f"SELECT k FROM verify_diff WHERE kind = '{kind}' ORDER BY k LIMIT {int(limit)}")]
+            out[f"{kind}_keys"] = [
+                r[0]
+                for r in self.fetchall(
+                    f"SELECT k FROM verify_diff WHERE kind = '{kind}' ORDER BY k LIMIT {int(limit)}"
+                )
+            ]
         for t in ("verify_source", "verify_here", "verify_diff"):
             self.execute(f"DROP TABLE IF EXISTS {t}")
         return out
 
     def quarantine_count(self, entity: str, city: str) -> int:
-        return int(self.fetchall(
-            self._p(f"SELECT count(*) FROM {SCHEMA}.quarantine WHERE source_city = ? AND entity = ? AND scope = ?"),
-            [city, entity, self.scope])[0][0])
+        return int(
+            self.fetchall(
+                self._p(
+                    f"SELECT count(*) FROM {SCHEMA}.quarantine WHERE source_city = ? AND entity = ? AND scope = ?"
+                ),
+                [city, entity, self.scope],
+            )[0][0]
+        )
 
     def quarantine_summary(self, city: str) -> list[tuple[str, str, int]]:
         return [
@@ -751,7 +841,9 @@ class ProvincialTarget:
         }
 
     def consolidation_findings(self, limit: int = 20) -> dict[str, list[tuple]]:
-        return {name: self.fetchall(f"{sql} LIMIT {int(limit)}") for name, sql in self._finding_queries().items()}
+        return {
+            name: self.fetchall(f"{sql} LIMIT {int(limit)}") for name, sql in self._finding_queries().items()
+        }
 
     def _finding_queries(self) -> dict[str, str]:
         """What consolidation leaves for a person to review (never merged automatically).
@@ -764,25 +856,21 @@ class ProvincialTarget:
         """
         s = SCHEMA
         return {
-            "attribute_conflicts":
-                f"SELECT id_number, count(*), count(DISTINCT name), count(DISTINCT sex), count(DISTINCT birth_date) "
-                f"FROM {s}.person_xref WHERE scope = '{self.scope}' GROUP BY id_number "
-                "HAVING count(DISTINCT name) > 1 OR count(DISTINCT sex) > 1 "
-                "OR count(DISTINCT birth_date) > 1 ORDER BY 1",
-            "probable_duplicates":
-                f"SELECT name, birth_date, sex, count(DISTINCT id_number) FROM {s}.person "
-                f"WHERE {self._scope_filter('person')} "
-                "GROUP BY name, birth_date, sex HAVING count(DISTINCT id_number) > 1 ORDER BY 1, 2",
-            "double_payments":
-                f"SELECT id_number, insurance_type, fee_period, count(DISTINCT source_city) FROM {s}.contribution "
-                f"WHERE {self._scope_filter('contribution')} "
-                "GROUP BY id_number, insurance_type, fee_period HAVING count(DISTINCT source_city) > 1 "
-                "ORDER BY 1, 2, 3",
-            "employer_conflicts":
-                f"SELECT employer_id, count(*), count(DISTINCT name), count(DISTINCT employer_type), "
-                f"count(DISTINCT uscc) FROM {s}.employer_xref WHERE scope = '{self.scope}' GROUP BY employer_id "
-                "HAVING count(DISTINCT name) > 1 OR count(DISTINCT employer_type) > 1 OR count(DISTINCT uscc) > 1 "
-                "ORDER BY 1",
+            "attribute_conflicts": f"SELECT id_number, count(*), count(DISTINCT name), count(DISTINCT sex), count(DISTINCT birth_date) "
+            f"FROM {s}.person_xref WHERE scope = '{self.scope}' GROUP BY id_number "
+            "HAVING count(DISTINCT name) > 1 OR count(DISTINCT sex) > 1 "
+            "OR count(DISTINCT birth_date) > 1 ORDER BY 1",
+            "probable_duplicates": f"SELECT name, birth_date, sex, count(DISTINCT id_number) FROM {s}.person "
+            f"WHERE {self._scope_filter('person')} "
+            "GROUP BY name, birth_date, sex HAVING count(DISTINCT id_number) > 1 ORDER BY 1, 2",
+            "double_payments": f"SELECT id_number, insurance_type, fee_period, count(DISTINCT source_city) FROM {s}.contribution "
+            f"WHERE {self._scope_filter('contribution')} "
+            "GROUP BY id_number, insurance_type, fee_period HAVING count(DISTINCT source_city) > 1 "
+            "ORDER BY 1, 2, 3",
+            "employer_conflicts": f"SELECT employer_id, count(*), count(DISTINCT name), count(DISTINCT employer_type), "
+            f"count(DISTINCT uscc) FROM {s}.employer_xref WHERE scope = '{self.scope}' GROUP BY employer_id "
+            "HAVING count(DISTINCT name) > 1 OR count(DISTINCT employer_type) > 1 OR count(DISTINCT uscc) > 1 "
+            "ORDER BY 1",
         }
 
     def last_watermark(self, city: str, entity: str) -> str | None:

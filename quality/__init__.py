@@ -3,4 +3,11 @@
 from quality.checks import BackgroundChecker, BatchChecker, CheckResult, PageChecker
 from quality.reconcile import EntityReconciliation, money_total
 
-__all__ = ["BackgroundChecker", "BatchChecker", "CheckResult", "PageChecker", "EntityReconciliation", "money_total"]
+__all__ = [
+    "BackgroundChecker",
+    "BatchChecker",
+    "CheckResult",
+    "PageChecker",
+    "EntityReconciliation",
+    "money_total",
+]

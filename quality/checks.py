@@ -135,7 +135,9 @@ class BackgroundChecker:
         import multiprocessing
 
         # spawn: the loader may hold threads (extraction, a simulated server) that fork would copy mid-lock
-        self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init)
+        self._pool = ProcessPoolExecutor(
+            1, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init
+        )
         self._pool.submit(_noop)  # start importing Great Expectations now, while extraction begins
 
     def submit(self, entity: str, rows: pa.Table) -> Future:
@@ -182,8 +184,12 @@ class PageChecker:
     a run, has Great Expectations judge the samples and reports any row where it disagrees.
     """
 
-    def __init__(self, sample_rows: int = 200, max_sample_rows: int = 50_000,
-                 gx: BatchChecker | BackgroundChecker | None = None) -> None:
+    def __init__(
+        self,
+        sample_rows: int = 200,
+        max_sample_rows: int = 50_000,
+        gx: BatchChecker | BackgroundChecker | None = None,
+    ) -> None:
         self.sample_rows, self.max_sample_rows = sample_rows, max_sample_rows
         self._gx = gx
         self._samples: dict[str, list[tuple[pa.Table, list[str]]]] = {}
@@ -230,8 +236,10 @@ class PageChecker:
             b = {i: sorted(v) for i, v in ours.failed_rows.items()}
             if a != b or sorted(theirs.batch_failures) != sorted(ours.batch_failures):
                 differing = sorted(i for i in set(a) | set(b) if a.get(i) != b.get(i))
-                failures.append(f"{entity}: great_expectations disagrees with the vectorized suite on "
-                                f"{len(differing)} of {sample.num_rows} sampled rows ({', '.join(where[i] for i in differing[:3])})")
+                failures.append(
+                    f"{entity}: great_expectations disagrees with the vectorized suite on "
+                    f"{len(differing)} of {sample.num_rows} sampled rows ({', '.join(where[i] for i in differing[:3])})"
+                )
         return failures
 
     def check(self, entity: str, rows: pa.Table) -> CheckResult:

@@ -70,8 +70,15 @@ def rules_for(entity: str) -> list[Rule]:
         rules += [_regex("id_number", ID_NUMBER), _in_set("insurance_type", INSURANCE_TYPES)]
     elif entity == "contribution":
         rules += _required(
-            "source_city", "source_key", "id_number", "insurance_type", "fee_period", "accounting_period",
-            "contribution_base", "employer_due", "individual_due",
+            "source_city",
+            "source_key",
+            "id_number",
+            "insurance_type",
+            "fee_period",
+            "accounting_period",
+            "contribution_base",
+            "employer_due",
+            "individual_due",
         )
         rules += [
             _regex("id_number", ID_NUMBER),
@@ -96,4 +103,6 @@ def suite_for(entity: str):
         cls = getattr(gxe, "".join(part.capitalize() for part in rule.type.split("_")))
         return cls(column=rule.column, **rule.kwargs)
 
-    return gx.ExpectationSuite(name=f"province.{entity}", expectations=[expectation(r) for r in rules_for(entity)])
+    return gx.ExpectationSuite(
+        name=f"province.{entity}", expectations=[expectation(r) for r in rules_for(entity)]
+    )

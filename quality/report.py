@@ -44,8 +44,10 @@ def write_report(run, target, reports_dir: str | Path, *, target_label: str) -> 
         findings=target.consolidation_findings(),
         finding_counts=target.consolidation_counts(),
         samples=[
-            {**dict(zip(("entity", "reason", "source_key", "detail", "original"), r, strict=True)),
-             "original": redact_original(r[4], *personal)}
+            {
+                **dict(zip(("entity", "reason", "source_key", "detail", "original"), r, strict=True)),
+                "original": redact_original(r[4], *personal),
+            }
             for r in target.quarantine_samples(run.city)
         ],
     )

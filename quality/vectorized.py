@@ -50,11 +50,21 @@ def unexpected_mask(rule: Rule, column: pa.Array) -> pa.Array:
     elif kind == "expect_column_values_to_be_in_set":
         ok = pc.is_in(column, value_set=pa.array(list(kw["value_set"]), column.type))
     elif kind == "expect_column_values_to_be_between":
-        ok = _between(column, kw.get("min_value"), kw.get("max_value"), kw.get("strict_min", False),
-                      kw.get("strict_max", False))
+        ok = _between(
+            column,
+            kw.get("min_value"),
+            kw.get("max_value"),
+            kw.get("strict_min", False),
+            kw.get("strict_max", False),
+        )
     elif kind == "expect_column_value_lengths_to_be_between":
-        ok = _between(pc.utf8_length(column), kw.get("min_value"), kw.get("max_value"), kw.get("strict_min", False),
-                      kw.get("strict_max", False))
+        ok = _between(
+            pc.utf8_length(column),
+            kw.get("min_value"),
+            kw.get("max_value"),
+            kw.get("strict_min", False),
+            kw.get("strict_max", False),
+        )
     elif kind == "expect_column_values_to_be_unique":
         counts = pc.value_counts(column)
         repeated = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
@@ -83,7 +93,11 @@ def evaluate_rules(rules: list[Rule], rows: pa.Table) -> tuple[dict[int, list[st
         if not len(bad):
             continue
         mostly = rule.kwargs.get("mostly", 1)
-        counted = n if rule.type == "expect_column_values_to_not_be_null" else n - rows.column(rule.column).null_count
+        counted = (
+            n
+            if rule.type == "expect_column_values_to_not_be_null"
+            else n - rows.column(rule.column).null_count
+        )
         if mostly < 1 and counted and 1 - len(bad) / counted >= mostly:
             continue
         for i in bad.to_pylist():

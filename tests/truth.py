@@ -11,12 +11,16 @@ ENTITIES = ["employer", "employer_xref", "person", "person_xref", "enrolment", "
 
 def truth_rows(truth_db, table: str, cols: list[str], where: str = "") -> list[tuple]:
     with duckdb.connect(str(truth_db), read_only=True) as con:
-        return sorted(con.execute(f"SELECT {', '.join(cols)} FROM truth.{table} {where}").fetchall(), key=repr)
+        return sorted(
+            con.execute(f"SELECT {', '.join(cols)} FROM truth.{table} {where}").fetchall(), key=repr
+        )
 
 
 def target_rows(target, table: str, cols: list[str], where: str = "") -> list[tuple]:
-    return sorted((tuple(r) for r in target.fetchall(f"SELECT {', '.join(cols)} FROM province.{table} {where}")),
-                  key=repr)
+    return sorted(
+        (tuple(r) for r in target.fetchall(f"SELECT {', '.join(cols)} FROM province.{table} {where}")),
+        key=repr,
+    )
 
 
 def entity_columns(entity: str) -> list[str]:
@@ -37,7 +41,9 @@ def assert_entity_matches(target, truth_db, entity: str) -> int:
 def assert_quarantine_matches(target, truth_db) -> None:
     cols = ["source_city", "entity", "source_key", "reason_code"]
     got, want = target_rows(target, "quarantine", cols), truth_rows(truth_db, "quarantine", cols)
-    assert got == want, f"quarantine: missing {sorted(set(want) - set(got))[:5]} extra {sorted(set(got) - set(want))[:5]}"
+    assert got == want, (
+        f"quarantine: missing {sorted(set(want) - set(got))[:5]} extra {sorted(set(got) - set(want))[:5]}"
+    )
 
 
 def quarantine_diff(target, truth_db) -> tuple[list, list]:

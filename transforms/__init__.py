@@ -7,4 +7,11 @@ from transforms.identity import normalize_id_numbers
 from transforms.normalize import NormalizedBatch, money_columns, normalize_batch, unified_schema
 from transforms.reasons import Reason
 
-__all__ = ["NormalizedBatch", "Reason", "money_columns", "normalize_batch", "normalize_id_numbers", "unified_schema"]
+__all__ = [
+    "NormalizedBatch",
+    "Reason",
+    "money_columns",
+    "normalize_batch",
+    "normalize_id_numbers",
+    "unified_schema",
+]

@@ -59,19 +59,27 @@ def _mod(values: pa.Array, n: int) -> pa.Array:
 
 def org_check_character(body: pa.Array, start: int = 0) -> pa.Array:
     """GB 11714 check character of the 8-character bodies at ``start`` (rows must be well formed or NULL)."""
-    return pc.take(ORG_CHECK, pc.subtract(11, _mod(_weighted_sum(body, ORG_ALPHABET, ORG_WEIGHTS, start), 11)))
+    return pc.take(
+        ORG_CHECK, pc.subtract(11, _mod(_weighted_sum(body, ORG_ALPHABET, ORG_WEIGHTS, start), 11))
+    )
 
 
 def uscc_check_character(body: pa.Array) -> pa.Array:
     """GB 32100 check character of 17-character bodies (rows must be well formed or NULL)."""
-    return pc.take(USCC_ALPHABET, _mod(pc.subtract(31, _mod(_weighted_sum(body, USCC_ALPHABET, USCC_WEIGHTS), 31)), 31))
+    return pc.take(
+        USCC_ALPHABET, _mod(pc.subtract(31, _mod(_weighted_sum(body, USCC_ALPHABET, USCC_WEIGHTS), 31)), 31)
+    )
 
 
 def _formatted_org(code9: pa.Array) -> pa.Array:
-    return pc.binary_join_element_wise(pc.utf8_slice_codeunits(code9, 0, 8), pc.utf8_slice_codeunits(code9, 8, 9), "-")
+    return pc.binary_join_element_wise(
+        pc.utf8_slice_codeunits(code9, 0, 8), pc.utf8_slice_codeunits(code9, 8, 9), "-"
+    )
 
 
-def normalize_employer_codes(org_code: pa.Array, uscc: pa.Array | None, city: str, employer_no: pa.Array) -> EmployerCodes:
+def normalize_employer_codes(
+    org_code: pa.Array, uscc: pa.Array | None, city: str, employer_no: pa.Array
+) -> EmployerCodes:
     """Check both codes and derive the provincial employer id.
 
     The id is the organization code (XXXXXXXX-X) a valid USCC embeds, else the valid organization code,
@@ -84,24 +92,48 @@ def normalize_employer_codes(org_code: pa.Array, uscc: pa.Array | None, city: st
     usc = _clean(uscc) if uscc is not None else pa.nulls(n, pa.string())
 
     org_formed = pc.fill_null(pc.match_substring_regex(org, ORG_PATTERN), False)
-    org_ok = pc.and_(org_formed, pc.fill_null(pc.equal(pc.utf8_slice_codeunits(org, 8, 9),
-                                                       org_check_character(pc.if_else(org_formed, org, pa.scalar(None, pa.string())))), False))
+    org_ok = pc.and_(
+        org_formed,
+        pc.fill_null(
+            pc.equal(
+                pc.utf8_slice_codeunits(org, 8, 9),
+                org_check_character(pc.if_else(org_formed, org, pa.scalar(None, pa.string()))),
+            ),
+            False,
+        ),
+    )
     org_bad = pc.and_(pc.is_valid(org), pc.invert(org_ok))
 
     usc_formed = pc.fill_null(pc.match_substring_regex(usc, USCC_PATTERN), False)
     formed = pc.if_else(usc_formed, usc, pa.scalar(None, pa.string()))
     embedded = pc.utf8_slice_codeunits(formed, 8, 17)
     usc_ok = pc.and_(
-        pc.fill_null(pc.equal(pc.utf8_slice_codeunits(formed, 17, 18),
-                              uscc_check_character(pc.utf8_slice_codeunits(formed, 0, 17))), False),
-        pc.fill_null(pc.and_(pc.match_substring_regex(embedded, ORG_PATTERN),
-                             pc.equal(pc.utf8_slice_codeunits(embedded, 8, 9), org_check_character(formed, 8))), False),
+        pc.fill_null(
+            pc.equal(
+                pc.utf8_slice_codeunits(formed, 17, 18),
+                uscc_check_character(pc.utf8_slice_codeunits(formed, 0, 17)),
+            ),
+            False,
+        ),
+        pc.fill_null(
+            pc.and_(
+                pc.match_substring_regex(embedded, ORG_PATTERN),
+                pc.equal(pc.utf8_slice_codeunits(embedded, 8, 9), org_check_character(formed, 8)),
+            ),
+            False,
+        ),
     )
     usc_bad = pc.and_(pc.is_valid(usc), pc.invert(usc_ok))
     mismatch = pc.fill_null(pc.and_(pc.and_(usc_ok, org_ok), pc.not_equal(embedded, org)), False)
 
-    reason = first_reason([(org_bad, Reason.EMPLOYER_CODE_INVALID), (usc_bad, Reason.EMPLOYER_CODE_INVALID),
-                           (mismatch, Reason.EMPLOYER_CODE_INVALID)], n)
+    reason = first_reason(
+        [
+            (org_bad, Reason.EMPLOYER_CODE_INVALID),
+            (usc_bad, Reason.EMPLOYER_CODE_INVALID),
+            (mismatch, Reason.EMPLOYER_CODE_INVALID),
+        ],
+        n,
+    )
     local = pc.binary_join_element_wise(pa.array([city] * n, pa.string()), employer_no, ":")
     employer_id = pc.coalesce(
         pc.if_else(usc_ok, _formatted_org(embedded), pa.scalar(None, pa.string())),

@@ -29,7 +29,11 @@ class KeyLookup:
     def positions(self, values: pa.Array | pa.ChunkedArray) -> pa.Array:
         found = self._index.get_indexer(_objects(values))
         missing = found < 0
-        at = self._positions[np.where(missing, 0, found)] if len(self._positions) else np.zeros(len(found), np.int64)
+        at = (
+            self._positions[np.where(missing, 0, found)]
+            if len(self._positions)
+            else np.zeros(len(found), np.int64)
+        )
         return pa.array(at.astype(np.int64), pa.int64(), mask=missing)
 
 

@@ -58,7 +58,11 @@ def unified_schema(entity: str) -> pa.Schema:
     """The columns a transform produces: everything but what the loader derives (scope, partition)."""
     table = ENTITY_TABLES[entity]
     return pa.schema(
-        [pa.field(c.name, arrow_type(c), nullable=c.nullable) for c in table.columns if not c.info.get("derived")]
+        [
+            pa.field(c.name, arrow_type(c), nullable=c.nullable)
+            for c in table.columns
+            if not c.info.get("derived")
+        ]
     )
 
 
@@ -67,11 +71,17 @@ def money_columns_of(schema: pa.Schema) -> list[str]:
 
 
 def money_columns(entity: str) -> list[str]:
-    return [c.name for c in ENTITY_TABLES[entity].columns if isinstance(c.type, sa.Numeric) and c.type.scale == 2]
+    return [
+        c.name for c in ENTITY_TABLES[entity].columns if isinstance(c.type, sa.Numeric) and c.type.scale == 2
+    ]
 
 
 QUARANTINE_SCHEMA = pa.schema(
-    [pa.field(c.name, pa.string()) for c in quarantine.columns if c.name != "first_batch_id" and not c.info.get("derived")]
+    [
+        pa.field(c.name, pa.string())
+        for c in quarantine.columns
+        if c.name != "first_batch_id" and not c.info.get("derived")
+    ]
 )
 
 
@@ -120,7 +130,9 @@ def _cents_from_decimal(values: pa.Array, target: pa.DataType) -> tuple[pa.Array
 EXACT = pa.decimal128(30, 6)  # source amounts as read, for reconciliation (sub-cent digits kept)
 
 
-def read_money(values: pa.Array, col: SourceColumn, target: pa.DataType) -> tuple[pa.Array, pa.Array, pa.Array]:
+def read_money(
+    values: pa.Array, col: SourceColumn, target: pa.DataType
+) -> tuple[pa.Array, pa.Array, pa.Array]:
     """Source amount → yuan with two decimals; returns (values, not-a-whole-cent mask, exact source value).
 
     Never rounds silently: a value that is not a whole cent is flagged for quarantine, and
@@ -172,8 +184,13 @@ class _Frame:
     n: int
 
 
-def _read_columns(batch: pa.Table, columns: dict[str, SourceColumn], targets: dict[str, str], schema: pa.Schema,
-                  sentinels: dict[str, list[str]]) -> tuple[dict[str, pa.Array], dict[str, pa.Array], pa.Array]:
+def _read_columns(
+    batch: pa.Table,
+    columns: dict[str, SourceColumn],
+    targets: dict[str, str],
+    schema: pa.Schema,
+    sentinels: dict[str, list[str]],
+) -> tuple[dict[str, pa.Array], dict[str, pa.Array], pa.Array]:
     """Read source columns (by name) into unified types; ``targets`` maps source → unified column."""
     out: dict[str, pa.Array] = {}
     exact: dict[str, pa.Array] = {}
@@ -183,7 +200,9 @@ def _read_columns(batch: pa.Table, columns: dict[str, SourceColumn], targets: di
         values = _combine(batch.column(src))
         target = schema.field(unified).type if unified in schema.names else None
         if unified in sentinels:
-            values = pc.if_else(_sentinel_mask(values, sentinels[unified]), pa.scalar(None, values.type), values)
+            values = pc.if_else(
+                _sentinel_mask(values, sentinels[unified]), pa.scalar(None, values.type), values
+            )
         if col.is_text:
             values = _combine(trim(values))
         if target is None:
@@ -217,7 +236,9 @@ def _frame(batch: pa.Table, entity: EntitySpec, schema: pa.Schema) -> _Frame:
     any_group = pa.array([False] * n)
     for code, mapping in up.groups.items():
         group, gexact, glossy = _read_columns(batch, up.columns, mapping, schema, entity.sentinels)
-        lead = "contribution_base" if "contribution_base" in mapping.values() else next(iter(mapping.values()))
+        lead = (
+            "contribution_base" if "contribution_base" in mapping.values() else next(iter(mapping.values()))
+        )
         present = pc.is_valid(group[lead])
         any_group = pc.or_(any_group, present)
         idx = pc.indices_nonzero(present)
@@ -320,7 +341,9 @@ def normalize_batch(
 
     if entity_name == "employer":
         missing = pa.nulls(n, pa.string())
-        codes = normalize_employer_codes(cols.get("org_code", missing), cols.get("uscc"), city, cols["employer_no"])
+        codes = normalize_employer_codes(
+            cols.get("org_code", missing), cols.get("uscc"), city, cols["employer_no"]
+        )
         cols["org_code"], cols["uscc"], cols["employer_id"] = codes.org_code, codes.uscc, codes.employer_id
         checks.append((pc.is_valid(codes.reason), Reason.EMPLOYER_CODE_INVALID))
 
@@ -342,7 +365,11 @@ def normalize_batch(
     checks.append((bad_money, Reason.AMOUNT_INVALID))
 
     for f in schema:
-        if not f.nullable and f.name in cols and f.name not in ("id_number", "name", "sex", "birth_date", *money):
+        if (
+            not f.nullable
+            and f.name in cols
+            and f.name not in ("id_number", "name", "sex", "birth_date", *money)
+        ):
             code = Reason.DATE_INVALID if pa.types.is_date(f.type) else Reason.VALUE_MISSING
             checks.append((pc.is_null(cols[f.name]), code))
 
@@ -353,7 +380,10 @@ def normalize_batch(
     cols["source_city"] = pa.array([city] * n, pa.string())
     loose = pa.schema([f.with_nullable(True) for f in schema])
     out = [cols[f.name] if f.name in cols else pa.nulls(n, f.type) for f in schema]
-    out = [a if a.type == f.type else pc.cast(a, f.type, safe=not pa.types.is_decimal(f.type)) for a, f in zip(out, schema, strict=True)]
+    out = [
+        a if a.type == f.type else pc.cast(a, f.type, safe=not pa.types.is_decimal(f.type))
+        for a, f in zip(out, schema, strict=True)
+    ]
     unified = pa.Table.from_arrays(out, schema=loose)
 
     row_money = _row_money(frame.exact, money, n)
@@ -370,7 +400,8 @@ def normalize_batch(
             "reason_code": q_reason,
             "reason_detail": pa.array(_details(q_src, q_reason, entity, code_fields), pa.string()),
             "original_values": pa.array(
-                [json.dumps(r, ensure_ascii=False, default=_json_default) for r in q_src.to_pylist()], pa.string()
+                [json.dumps(r, ensure_ascii=False, default=_json_default) for r in q_src.to_pylist()],
+                pa.string(),
             ),
         },
         schema=QUARANTINE_SCHEMA,
@@ -379,7 +410,9 @@ def normalize_batch(
         rows=rows,
         quarantined=quarantined,
         # a wide row's own key too: it was quarantined under it while it paid no insurance type
-        source_keys=pa.concat_arrays([frame.key, source_keys(batch, entity.key)]) if entity.unpivot else frame.key,
+        source_keys=pa.concat_arrays([frame.key, source_keys(batch, entity.key)])
+        if entity.unpivot
+        else frame.key,
         extracted_rows=n,
         extracted_money=_sum(row_money),
         quarantined_money=_sum(row_money.take(q_idx)),
@@ -406,8 +439,10 @@ def _details(q_src: pa.Table, reasons: pa.Array, entity: EntitySpec, code_fields
         elif code == Reason.UNDECODABLE_TEXT:
             out.append(f"bytes not valid in the city's actual charset: {row.get(UNDECODABLE_COLUMN)}")
         elif code == Reason.EMPLOYER_CODE_INVALID:
-            out.append("organization code or unified social credit code malformed, with a wrong check character, "
-                       "or the two disagreeing")
+            out.append(
+                "organization code or unified social credit code malformed, with a wrong check character, "
+                "or the two disagreeing"
+            )
         elif code == Reason.AMOUNT_INVALID:
             out.append("an amount is missing, negative where it cannot be, or not a whole cent")
         else:

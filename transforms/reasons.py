@@ -13,7 +13,9 @@ class Reason(StrEnum):
     NAME_MISSING = "NAME_MISSING"  # empty after trimming
     UNMAPPED_CODE = "UNMAPPED_CODE"  # a code value the city spec does not map
     PERSON_NOT_LOADED = "PERSON_NOT_LOADED"  # child row whose person is unknown or quarantined
-    EMPLOYER_CODE_INVALID = "EMPLOYER_CODE_INVALID"  # organization code or USCC malformed, wrong check, or disagreeing
+    EMPLOYER_CODE_INVALID = (
+        "EMPLOYER_CODE_INVALID"  # organization code or USCC malformed, wrong check, or disagreeing
+    )
     EMPLOYER_UNKNOWN = "EMPLOYER_UNKNOWN"  # child row naming an employer the source does not have
     AMOUNT_INVALID = "AMOUNT_INVALID"  # money that is NULL, negative where not allowed, or finer than a cent
     DATE_INVALID = "DATE_INVALID"  # a required date missing or impossible

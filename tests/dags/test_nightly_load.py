@@ -48,9 +48,14 @@ def _cut_over(city: str, url: str) -> None:
 
     with open_target(url) as t:
         t.ensure_schema()
-        for step, at in (("rehearse", dt.datetime(2026, 11, 1, 9)), ("execute", dt.datetime(2026, 11, 1, 10))):
-            t.execute("INSERT INTO province.cutover_log (city, started_at, step, status) VALUES (?, ?, ?, 'passed')",
-                      [city, at, step])
+        for step, at in (
+            ("rehearse", dt.datetime(2026, 11, 1, 9)),
+            ("execute", dt.datetime(2026, 11, 1, 10)),
+        ):
+            t.execute(
+                "INSERT INTO province.cutover_log (city, started_at, step, status) VALUES (?, ?, ?, 'passed')",
+                [city, at, step],
+            )
 
 
 def test_a_city_not_cut_over_is_skipped_by_the_nightly_load_not_loaded(tmp_path, monkeypatch):
@@ -84,7 +89,9 @@ def test_nightly_load_dag_loads_the_city_through_airflow_connections(tmp_path, h
             {"conn_type": "generic", "extra": {"url": f"duckdb:///{target}"}}
         ),
     }
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True
+    )
     _cut_over("harbin", f"duckdb:///{target}")  # the nightly load keeps cut-over cities current
     out = subprocess.run(
         [sys.executable, "-c", RUN_DAG, str(REPO / "dags" / "nightly_load.py"), str(tmp_path / "reports")],

@@ -34,8 +34,16 @@ def demo_endpoint(demo_server):
 
 def source_spec(driver: str, **kw) -> SourceSpec:
     return SourceSpec.model_validate(
-        {"dialect": "mssql", "driver": driver, "tds_version": "7.4", "database": "demo",
-         "charset": {"declared": "cp936", "actual": "gb18030"}, "conn_id": "x", "env_prefix": "DEMO", **kw}
+        {
+            "dialect": "mssql",
+            "driver": driver,
+            "tds_version": "7.4",
+            "database": "demo",
+            "charset": {"declared": "cp936", "actual": "gb18030"},
+            "conn_id": "x",
+            "env_prefix": "DEMO",
+            **kw,
+        }
     )
 
 

@@ -6,8 +6,14 @@ from extractors import check_schema
 from tests.extractors.conftest import entity_spec, source_spec
 
 pytestmark = pytest.mark.simulator
-NUMBERS = [("id", "int"), ("big", "bigint"), ("name", "varchar(40)"), ("amount", "decimal(14,2)"),
-           ("ts", "datetime"), ("f", "float")]
+NUMBERS = [
+    ("id", "int"),
+    ("big", "bigint"),
+    ("name", "varchar(40)"),
+    ("amount", "decimal(14,2)"),
+    ("ts", "datetime"),
+    ("f", "float"),
+]
 
 
 @pytest.mark.parametrize("driver", ["pymssql", "pyodbc"])
@@ -27,7 +33,9 @@ def test_missing_column_and_wrong_type_are_reported(driver, demo_endpoint):
 
 
 def test_pyodbc_sees_changed_scale_and_length(demo_endpoint):
-    spec = entity_spec("numbers", [("id", "int"), ("name", "varchar(30)"), ("amount", "decimal(14,4)")], ["id"])
+    spec = entity_spec(
+        "numbers", [("id", "int"), ("name", "varchar(30)"), ("amount", "decimal(14,4)")], ["id"]
+    )
     drift = check_schema(source_spec("pyodbc"), spec, demo_endpoint)
     assert drift.differences == [
         "name: spec varchar(30), source length 40",
@@ -36,5 +44,7 @@ def test_pyodbc_sees_changed_scale_and_length(demo_endpoint):
 
 
 def test_a_missing_table_is_drift_not_a_crash(demo_endpoint):
-    drift = check_schema(source_spec("pymssql"), entity_spec("nowhere", [("id", "int")], ["id"]), demo_endpoint)
+    drift = check_schema(
+        source_spec("pymssql"), entity_spec("nowhere", [("id", "int")], ["id"]), demo_endpoint
+    )
     assert drift.differences[0].startswith("table cannot be read")

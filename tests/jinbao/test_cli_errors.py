@@ -24,7 +24,9 @@ def test_an_unreachable_source_fails_the_load_with_exit_2(tmp_path, monkeypatch)
     monkeypatch.setattr("jinbao.spec.CITIES_DIR", tmp_path)
     for k, v in {"HOST": "127.0.0.1", "PORT": "1", "USER": "u", "PASSWORD": "never-shown-pw"}.items():
         monkeypatch.setenv(f"JINBAO_DAQING_{k}", v)
-    result = CliRunner().invoke(app, ["load", "daqing", "--force", "--target", f"duckdb:///{tmp_path / 'p.duckdb'}"])
+    result = CliRunner().invoke(
+        app, ["load", "daqing", "--force", "--target", f"duckdb:///{tmp_path / 'p.duckdb'}"]
+    )
     assert result.exit_code == 2
     assert "cannot connect" in result.output
     assert "never-shown-pw" not in result.output
@@ -65,8 +67,10 @@ def _log(url: str, *steps: tuple[str, str]) -> None:
     with open_target(url) as t:
         t.ensure_schema()
         for i, (step, status) in enumerate(steps):
-            t.execute("INSERT INTO province.cutover_log (city, started_at, step, status) VALUES ('daqing', ?, ?, ?)",
-                      [dt.datetime(2026, 11, 1, 9, i), step, status])
+            t.execute(
+                "INSERT INTO province.cutover_log (city, started_at, step, status) VALUES ('daqing', ?, ?, ?)",
+                [dt.datetime(2026, 11, 1, 9, i), step, status],
+            )
 
 
 def test_a_production_load_refuses_a_city_whose_cutover_is_not_executed(tmp_path, monkeypatch):
@@ -74,13 +78,25 @@ def test_a_production_load_refuses_a_city_whose_cutover_is_not_executed(tmp_path
     _unreachable_daqing(tmp_path, monkeypatch)
     cases = {
         "never": ((), "its cutover was never executed"),
-        "rolled-back": ((("rehearse", "passed"), ("execute", "passed"), ("rollback", "passed")),
-                        "its cutover was rolled back"),
-        "interrupted": ((("rehearse", "passed"), ("execute", "running")),
-                        "its latest `cutover --execute` did not finish"),
+        "rolled-back": (
+            (("rehearse", "passed"), ("execute", "passed"), ("rollback", "passed")),
+            "its cutover was rolled back",
+        ),
+        "interrupted": (
+            (("rehearse", "passed"), ("execute", "running")),
+            "its latest `cutover --execute` did not finish",
+        ),
         "failed": ((("rehearse", "passed"), ("execute", "failed")), "did not reconcile"),
-        "re-executed": ((("rehearse", "passed"), ("execute", "passed"), ("rollback", "passed"),
-                         ("rehearse", "passed"), ("execute", "passed")), None),
+        "re-executed": (
+            (
+                ("rehearse", "passed"),
+                ("execute", "passed"),
+                ("rollback", "passed"),
+                ("rehearse", "passed"),
+                ("execute", "passed"),
+            ),
+            None,
+        ),
     }
     for name, (steps, refusal) in cases.items():
         url = f"duckdb:///{tmp_path / name}.duckdb"
@@ -88,7 +104,9 @@ def test_a_production_load_refuses_a_city_whose_cutover_is_not_executed(tmp_path
         result = CliRunner().invoke(app, ["load", "daqing", "--target", url])
         assert result.exit_code == 2, name
         if refusal:
-            assert "daqing: refusing a production load" in result.output and refusal in result.output, result.output
+            assert "daqing: refusing a production load" in result.output and refusal in result.output, (
+                result.output
+            )
             assert "cannot connect" not in result.output  # refused before the source is touched
             forced = CliRunner().invoke(app, ["load", "daqing", "--force", "--target", url])
             assert forced.exit_code == 2 and "forced:" in forced.output and "cannot connect" in forced.output

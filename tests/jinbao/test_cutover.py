@@ -24,8 +24,9 @@ def target(request, tmp_path, pg_database_factory):
     t.close()
 
 
-def test_cutover_runs_in_order_and_rollback_restores_the_previous_state(target, harbin_endpoint, harbin_db,
-                                                                          checker, tmp_path):
+def test_cutover_runs_in_order_and_rollback_restores_the_previous_state(
+    target, harbin_endpoint, harbin_db, checker, tmp_path
+):
     spec = city_spec("harbin")
     reports = tmp_path / "reports"
 
@@ -67,8 +68,12 @@ def test_cutover_runs_in_order_and_rollback_restores_the_previous_state(target, 
     with pytest.raises(CutoverOrderError):
         step("verify")
     log = target.fetchall("SELECT step, status FROM province.cutover_log ORDER BY started_at")
-    assert [tuple(r) for r in log] == [("rehearse", "passed"), ("execute", "passed"), ("verify", "passed"),
-                                       ("rollback", "passed")]
+    assert [tuple(r) for r in log] == [
+        ("rehearse", "passed"),
+        ("execute", "passed"),
+        ("verify", "passed"),
+        ("rollback", "passed"),
+    ]
 
 
 @pytest.fixture
@@ -80,8 +85,9 @@ def daqing_db(tmp_path):
     return path
 
 
-def test_verify_reports_exactly_the_rows_tampered_with_in_the_province_and_at_the_source(target, daqing_db, checker,
-                                                                                          tmp_path, monkeypatch):
+def test_verify_reports_exactly_the_rows_tampered_with_in_the_province_and_at_the_source(
+    target, daqing_db, checker, tmp_path, monkeypatch
+):
     import duckdb
     from typer.testing import CliRunner
 
@@ -97,33 +103,56 @@ def test_verify_reports_exactly_the_rows_tampered_with_in_the_province_and_at_th
             assert run_step(name, spec, ep, target, reports, checker=checker).passed, name
 
     with duckdb.connect(str(daqing_db)) as con:  # the truth says which rows exist; tamper one of each side
-        payments = [r[0] for r in con.execute("SELECT source_key FROM truth.contribution ORDER BY 1 LIMIT 2").fetchall()]
+        payments = [
+            r[0]
+            for r in con.execute("SELECT source_key FROM truth.contribution ORDER BY 1 LIMIT 2").fetchall()
+        ]
         person = con.execute("SELECT source_person_no FROM truth.person ORDER BY 1 LIMIT 1").fetchone()[0]
         con.execute("UPDATE dbo.T_PERSON SET MOBILE = '13900000000' WHERE PERSON_ID = ?", [person])
         con.execute("UPDATE dbo.T_PAYMENT SET EMP_AMT = EMP_AMT + 1 WHERE PAY_ID = ?", [int(payments[0])])
-    target.execute(target._p("UPDATE province.contribution SET individual_due = individual_due + 0.01 "
-                             "WHERE source_city = 'daqing' AND source_key = ?"), [payments[1]])
-    id_number, insurance_type = target.fetchall("SELECT id_number, insurance_type FROM province.enrolment "
-                                                "WHERE source_city = 'daqing' ORDER BY 1, 2 LIMIT 1")[0]
-    target.execute(target._p("DELETE FROM province.enrolment WHERE source_city = 'daqing' AND id_number = ? "
-                             "AND insurance_type = ?"), [id_number, insurance_type])
+    target.execute(
+        target._p(
+            "UPDATE province.contribution SET individual_due = individual_due + 0.01 "
+            "WHERE source_city = 'daqing' AND source_key = ?"
+        ),
+        [payments[1]],
+    )
+    id_number, insurance_type = target.fetchall(
+        "SELECT id_number, insurance_type FROM province.enrolment "
+        "WHERE source_city = 'daqing' ORDER BY 1, 2 LIMIT 1"
+    )[0]
+    target.execute(
+        target._p(
+            "DELETE FROM province.enrolment WHERE source_city = 'daqing' AND id_number = ? "
+            "AND insurance_type = ?"
+        ),
+        [id_number, insurance_type],
+    )
 
     with TdsServer(daqing_db) as server:
         ep = SourceEndpoint("127.0.0.1", server.port, "etl", "verify-pw", spec.source.database)
         verified = run_step("verify", spec, ep, target, reports, checker=checker)
     assert not verified.passed
-    found = {name: (e["missing"], e["extra"], e["changed"], e["quarantine_missing"], e["quarantine_extra"])
-             for name, e in verified.detail["entities"].items()}
-    assert found == {"employer": (0, 0, 0, 0, 0), "person": (0, 0, 1, 0, 0), "enrolment": (1, 0, 0, 0, 0),
-                     "contribution": (0, 0, 2, 0, 0), "account": (0, 0, 0, 0, 0)}
+    found = {
+        name: (e["missing"], e["extra"], e["changed"], e["quarantine_missing"], e["quarantine_extra"])
+        for name, e in verified.detail["entities"].items()
+    }
+    assert found == {
+        "employer": (0, 0, 0, 0, 0),
+        "person": (0, 0, 1, 0, 0),
+        "enrolment": (1, 0, 0, 0, 0),
+        "contribution": (0, 0, 2, 0, 0),
+        "account": (0, 0, 0, 0, 0),
+    }
     e = verified.detail["entities"]
     assert e["person"]["changed_keys"] == [person]
     assert e["contribution"]["changed_keys"] == sorted(payments)
     [missing] = e["enrolment"]["missing_keys"]  # key: ID number (masked) and insurance type
     assert missing == f"{id_number[:6]}********{id_number[-4:]}|{insurance_type}"
     assert re.fullmatch(r"\d{6}\*{8}\d{3}[\dX]\|\d{3}", missing)
-    assert [tuple(r) for r in target.fetchall(
-        "SELECT step, status FROM province.cutover_log ORDER BY started_at")][-1] == ("verify", "failed")
+    assert [
+        tuple(r) for r in target.fetchall("SELECT step, status FROM province.cutover_log ORDER BY started_at")
+    ][-1] == ("verify", "failed")
 
     # the command line says the same and exits non-zero
     for k, v in {"HOST": "127.0.0.1", "USER": "etl", "PASSWORD": "verify-pw"}.items():
@@ -133,7 +162,9 @@ def test_verify_reports_exactly_the_rows_tampered_with_in_the_province_and_at_th
         target.close()
     with TdsServer(daqing_db) as server:
         monkeypatch.setenv("JINBAO_DAQING_PORT", str(server.port))
-        result = CliRunner().invoke(app, ["cutover", "daqing", "--verify", "--target", url, "--reports", str(reports)])
+        result = CliRunner().invoke(
+            app, ["cutover", "daqing", "--verify", "--target", url, "--reports", str(reports)]
+        )
     assert result.exit_code == 1, result.output
     assert f"contribution changed: {', '.join(sorted(payments))}" in result.output
     assert f"person changed: {person}" in result.output
@@ -148,11 +179,33 @@ def _killed_execute(cities, url: str, port: int) -> None:
     import sys
     import time
 
-    env = {**os.environ, "JINBAO_CITIES_DIR": str(cities), "JINBAO_HARBIN_HOST": "127.0.0.1",
-           "JINBAO_HARBIN_PORT": str(port), "JINBAO_HARBIN_USER": "sa", "JINBAO_HARBIN_PASSWORD": "pw"}
-    proc = subprocess.Popen([sys.executable, "-m", "jinbao.cli", "cutover", "harbin", "--execute", "--target", url,
-                             "--reports", str(cities.parent / "reports"), "-v"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = {
+        **os.environ,
+        "JINBAO_CITIES_DIR": str(cities),
+        "JINBAO_HARBIN_HOST": "127.0.0.1",
+        "JINBAO_HARBIN_PORT": str(port),
+        "JINBAO_HARBIN_USER": "sa",
+        "JINBAO_HARBIN_PASSWORD": "pw",
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jinbao.cli",
+            "cutover",
+            "harbin",
+            "--execute",
+            "--target",
+            url,
+            "--reports",
+            str(cities.parent / "reports"),
+            "-v",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     seen, deadline = [], time.monotonic() + 180
     for line in proc.stdout:
         seen.append(line)
@@ -165,16 +218,25 @@ def _killed_execute(cities, url: str, port: int) -> None:
 
 
 def _production_rows(t) -> dict[str, int]:
-    return {table: t.fetchall(f"SELECT count(*) FROM province.{table} WHERE {cond}")[0][0]
-            for table, cond in (("person_xref", "scope = 'P'"), ("employer_xref", "scope = 'P'"),
-                                ("person", "partition_code <> 'T'"), ("employer", "scope = 'P'"),
-                                ("enrolment", "partition_code <> 'T'"), ("contribution", "partition_code <> 'T'"),
-                                ("account", "partition_code <> 'T'"), ("quarantine", "scope = 'P'"))}
+    return {
+        table: t.fetchall(f"SELECT count(*) FROM province.{table} WHERE {cond}")[0][0]
+        for table, cond in (
+            ("person_xref", "scope = 'P'"),
+            ("employer_xref", "scope = 'P'"),
+            ("person", "partition_code <> 'T'"),
+            ("employer", "scope = 'P'"),
+            ("enrolment", "partition_code <> 'T'"),
+            ("contribution", "partition_code <> 'T'"),
+            ("account", "partition_code <> 'T'"),
+            ("quarantine", "scope = 'P'"),
+        )
+    }
 
 
 @pytest.mark.parametrize("engine", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
-def test_an_interrupted_execute_is_detected_then_rolled_back_or_finished(engine, tmp_path, harbin_server, harbin_db,
-                                                                         checker, pg_database_factory):
+def test_an_interrupted_execute_is_detected_then_rolled_back_or_finished(
+    engine, tmp_path, harbin_server, harbin_db, checker, pg_database_factory
+):
     import yaml
     from typer.testing import CliRunner
 
@@ -185,7 +247,10 @@ def test_an_interrupted_execute_is_detected_then_rolled_back_or_finished(engine,
     from tests.truth import ENTITIES, assert_quarantine_matches
 
     raw = yaml.safe_load((CITIES_DIR / "harbin.yml").read_text(encoding="utf-8"))
-    raw["source"]["batch_rows"], raw["source"]["max_connections"] = 1000, 1  # many small pages to be killed between
+    raw["source"]["batch_rows"], raw["source"]["max_connections"] = (
+        1000,
+        1,
+    )  # many small pages to be killed between
     cities = tmp_path / "cities"
     cities.mkdir()
     (cities / "harbin.yml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
@@ -198,8 +263,13 @@ def test_an_interrupted_execute_is_detected_then_rolled_back_or_finished(engine,
             assert run_step("rehearse", spec, ep, t, reports, checker=checker).passed
 
     def cli(*args):
-        env = {"JINBAO_CITIES_DIR": str(cities), "JINBAO_HARBIN_HOST": "127.0.0.1",
-               "JINBAO_HARBIN_PORT": str(harbin_server.port), "JINBAO_HARBIN_USER": "sa", "JINBAO_HARBIN_PASSWORD": "pw"}
+        env = {
+            "JINBAO_CITIES_DIR": str(cities),
+            "JINBAO_HARBIN_HOST": "127.0.0.1",
+            "JINBAO_HARBIN_PORT": str(harbin_server.port),
+            "JINBAO_HARBIN_USER": "sa",
+            "JINBAO_HARBIN_PASSWORD": "pw",
+        }
         return CliRunner(env=env).invoke(app, [*args, "--target", url, "--reports", str(reports)])
 
     rehearse()
@@ -209,7 +279,9 @@ def test_an_interrupted_execute_is_detected_then_rolled_back_or_finished(engine,
         assert landed["contribution"] > 0  # rows landed before the kill
         assert state(t, "harbin") == "interrupted"
         assert "did not finish" in load_refusal(t, "harbin")
-        log = [tuple(r) for r in t.fetchall("SELECT step, status FROM province.cutover_log ORDER BY started_at")]
+        log = [
+            tuple(r) for r in t.fetchall("SELECT step, status FROM province.cutover_log ORDER BY started_at")
+        ]
         assert log == [("rehearse", "passed"), ("execute", "running")]
     refused = cli("load", "harbin")
     assert refused.exit_code == 2 and "did not finish" in refused.output
@@ -221,8 +293,9 @@ def test_an_interrupted_execute_is_detected_then_rolled_back_or_finished(engine,
     with open_target(url) as t:
         assert _production_rows(t) == dict.fromkeys(landed, 0)
         assert state(t, "harbin") == "rolled back"
-        assert [tuple(r) for r in t.fetchall("SELECT step, status FROM province.cutover_log ORDER BY started_at")] == [
-            ("rehearse", "passed"), ("execute", "interrupted"), ("rollback", "passed")]
+        assert [
+            tuple(r) for r in t.fetchall("SELECT step, status FROM province.cutover_log ORDER BY started_at")
+        ] == [("rehearse", "passed"), ("execute", "interrupted"), ("rollback", "passed")]
     assert cli("cutover", "harbin", "--execute").exit_code == 2  # a rollback needs a new rehearsal
 
     # ... or the next --execute finishes it: exactly the truth, nothing twice
@@ -236,6 +309,10 @@ def test_an_interrupted_execute_is_detected_then_rolled_back_or_finished(engine,
         for entity in ENTITIES:
             assert_entity_matches(t, harbin_db, entity)
         assert_quarantine_matches(t, harbin_db)
-        assert t.fetchall("SELECT DISTINCT partition_code FROM province.contribution WHERE partition_code = 'T'") == []
-        assert [tuple(r) for r in t.fetchall("SELECT step, status FROM province.cutover_log ORDER BY started_at")][-3:] == [
-            ("rehearse", "passed"), ("execute", "interrupted"), ("execute", "passed")]
+        assert (
+            t.fetchall("SELECT DISTINCT partition_code FROM province.contribution WHERE partition_code = 'T'")
+            == []
+        )
+        assert [
+            tuple(r) for r in t.fetchall("SELECT step, status FROM province.cutover_log ORDER BY started_at")
+        ][-3:] == [("rehearse", "passed"), ("execute", "interrupted"), ("execute", "passed")]

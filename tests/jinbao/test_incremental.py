@@ -22,6 +22,7 @@ def test_incremental_loads_follow_the_change_feed_exactly(city, tmp_path, checke
     db = tmp_path / f"{city}.duckdb"
     generate_city(spec.simulator.variant, db, persons=500, seed=3)
     with open_target(f"duckdb:///{tmp_path / 'p.duckdb'}") as target:
+
         def load(mode):
             with TdsServer(db) as server:
                 ep = SourceEndpoint("127.0.0.1", server.port, "etl", "inc-pw", spec.source.database)
@@ -55,9 +56,18 @@ def test_great_expectations_rejudges_samples_of_full_loads_only(mode, sampled):
     from transforms.normalize import unified_schema
 
     employers = pa.Table.from_pylist(
-        [{"employer_id": "60003734-1", "org_code": "60003734-1", "name": "哈尔滨市龙江机械有限公司",
-          "employer_type": "10", "division_code": "230102", "source_city": "harbin", "employer_no": "E0000007"},
-         {"employer_id": "harbin:E2", "name": None, "source_city": "harbin", "employer_no": "E2"}],
+        [
+            {
+                "employer_id": "60003734-1",
+                "org_code": "60003734-1",
+                "name": "哈尔滨市龙江机械有限公司",
+                "employer_type": "10",
+                "division_code": "230102",
+                "source_city": "harbin",
+                "employer_no": "E0000007",
+            },
+            {"employer_id": "harbin:E2", "name": None, "source_city": "harbin", "employer_no": "E2"},
+        ],
         schema=unified_schema("employer"),
     )
     checker = default_checker(mode)

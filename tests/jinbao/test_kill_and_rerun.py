@@ -20,19 +20,40 @@ pytestmark = [pytest.mark.simulator, pytest.mark.slow]
 
 
 def _load(cities_dir: Path, target_url: str, port: int, log: Path):
-    env = {**os.environ, "JINBAO_CITIES_DIR": str(cities_dir), "JINBAO_HARBIN_HOST": "127.0.0.1",
-           "JINBAO_HARBIN_PORT": str(port), "JINBAO_HARBIN_USER": "sa", "JINBAO_HARBIN_PASSWORD": "kill-test-pw"}
+    env = {
+        **os.environ,
+        "JINBAO_CITIES_DIR": str(cities_dir),
+        "JINBAO_HARBIN_HOST": "127.0.0.1",
+        "JINBAO_HARBIN_PORT": str(port),
+        "JINBAO_HARBIN_USER": "sa",
+        "JINBAO_HARBIN_PASSWORD": "kill-test-pw",
+    }
     return subprocess.Popen(
         # --force: the city is loaded outside a cutover (tests/jinbao/test_cutover.py kills an --execute)
-        [sys.executable, "-m", "jinbao.cli", "load", "harbin", "--force", "--target", target_url, "--reports",
-         str(log.parent / "reports"), "-v"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "jinbao.cli",
+            "load",
+            "harbin",
+            "--force",
+            "--target",
+            target_url,
+            "--reports",
+            str(log.parent / "reports"),
+            "-v",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
 @pytest.mark.parametrize("engine", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
-def test_kill_minus_nine_mid_load_then_rerun_gives_exactly_the_truth(engine, tmp_path, harbin_server, harbin_db,
-                                                                   pg_database_factory):
+def test_kill_minus_nine_mid_load_then_rerun_gives_exactly_the_truth(
+    engine, tmp_path, harbin_server, harbin_db, pg_database_factory
+):
     spec = yaml.safe_load((CITIES_DIR / "harbin.yml").read_text(encoding="utf-8"))
     spec["source"]["batch_rows"] = 1000  # many small pages, so the kill lands between commits
     spec["source"]["max_connections"] = 1
@@ -55,7 +76,10 @@ def test_kill_minus_nine_mid_load_then_rerun_gives_exactly_the_truth(engine, tmp
 
     with open_target(url) as target:
         partial = target.fetchall("SELECT count(*) FROM province.contribution")[0][0]
-        statuses = {r[0] for r in target.fetchall("SELECT status FROM province.load_batch WHERE entity = 'contribution'")}
+        statuses = {
+            r[0]
+            for r in target.fetchall("SELECT status FROM province.load_batch WHERE entity = 'contribution'")
+        }
     assert partial > 0 and statuses == {"running"}  # the killed batch is visibly unfinished
 
     rerun = _load(cities, url, harbin_server.port, tmp_path / "log")

@@ -40,14 +40,17 @@ def expected_partitions(truth) -> dict[str, str]:
 
 def assert_rows_follow_their_person(target) -> None:
     for table in ("enrolment", "contribution", "account"):
-        stray = target.fetchall(f"SELECT count(*) FROM province.{table} r JOIN province.person p USING (id_number) "
-                                "WHERE r.partition_code <> p.partition_code")[0][0]
+        stray = target.fetchall(
+            f"SELECT count(*) FROM province.{table} r JOIN province.person p USING (id_number) "
+            "WHERE r.partition_code <> p.partition_code"
+        )[0][0]
         assert stray == 0, table
 
 
 @pytest.mark.parametrize("engine", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
-def test_a_person_who_retires_between_loads_moves_to_partition_4_with_all_their_rows(engine, tmp_path, checker,
-                                                                                     pg_database_factory):
+def test_a_person_who_retires_between_loads_moves_to_partition_4_with_all_their_rows(
+    engine, tmp_path, checker, pg_database_factory
+):
     from fixtures.generator import advance, generate_province
     from fixtures.tds import TdsServer
 
@@ -70,18 +73,25 @@ def test_a_person_who_retires_between_loads_moves_to_partition_4_with_all_their_
         assert got == before
         retirees = {k for k, v in before.items() if v == "4"}
         with duckdb.connect(str(province.truth_path), read_only=True) as con:
-            retired_in_qiqihar = {r[0] for r in con.execute(
-                "SELECT DISTINCT id_number FROM truth.enrolment WHERE source_city = 'qiqihar' AND retired = '1'"
-            ).fetchall()}
+            retired_in_qiqihar = {
+                r[0]
+                for r in con.execute(
+                    "SELECT DISTINCT id_number FROM truth.enrolment WHERE source_city = 'qiqihar' AND retired = '1'"
+                ).fetchall()
+            }
         assert retirees == retired_in_qiqihar and len(retirees) > 50  # Qiqihar's 2 and 3 (retired) only
         assert_rows_follow_their_person(target)
 
         report = advance(province.cities["qiqihar"].path, days=2, seed=4, province_truth=province.truth_path)
         after = expected_partitions(province.truth_path)
         with duckdb.connect(str(province.cities["qiqihar"].path), read_only=True) as con:
-            moved = {r[0] for r in con.execute(
-                "SELECT id_number FROM truth.person WHERE source_person_no IN (SELECT unnest(?::VARCHAR[]))",
-                [report.retired]).fetchall()}
+            moved = {
+                r[0]
+                for r in con.execute(
+                    "SELECT id_number FROM truth.person WHERE source_person_no IN (SELECT unnest(?::VARCHAR[]))",
+                    [report.retired],
+                ).fetchall()
+            }
         assert report.retired and len(moved) == len(report.retired)
         assert {before[i] for i in moved} <= {"1", "2", "3", "5"} and {after[i] for i in moved} == {"4"}
         # nobody else changes partition but a person who registered in Qiqihar these days (moved in)
@@ -93,15 +103,21 @@ def test_a_person_who_retires_between_loads_moves_to_partition_4_with_all_their_
         assert got == after
         assert_rows_follow_their_person(target)
         for table in ("enrolment", "contribution", "account"):  # every row of theirs went with them
-            rows = target.fetchall(f"SELECT partition_code, count(*) FROM province.{table} WHERE id_number IN "
-                                   f"({', '.join(repr(i) for i in sorted(moved))}) GROUP BY 1")
+            rows = target.fetchall(
+                f"SELECT partition_code, count(*) FROM province.{table} WHERE id_number IN "
+                f"({', '.join(repr(i) for i in sorted(moved))}) GROUP BY 1"
+            )
             with duckdb.connect(str(province.truth_path), read_only=True) as con:
-                want = con.execute(f"SELECT count(*) FROM truth.{table} WHERE id_number IN "
-                                   f"({', '.join(repr(i) for i in sorted(moved))})").fetchone()[0]
+                want = con.execute(
+                    f"SELECT count(*) FROM truth.{table} WHERE id_number IN "
+                    f"({', '.join(repr(i) for i in sorted(moved))})"
+                ).fetchone()[0]
             assert [tuple(r) for r in rows] == ([("4", want)] if want else []), table
         for entity in ENTITIES:
             assert_entity_matches(target, province.truth_path, entity)
         if engine == "postgres":  # the rows really sit in partition 4's tables
-            n = target.fetchall("SELECT count(*) FROM province.person_p4 WHERE id_number IN "
-                                f"({', '.join(repr(i) for i in sorted(moved))})")[0][0]
+            n = target.fetchall(
+                "SELECT count(*) FROM province.person_p4 WHERE id_number IN "
+                f"({', '.join(repr(i) for i in sorted(moved))})"
+            )[0][0]
             assert n == len(moved)

@@ -20,7 +20,7 @@ def test_money_and_decimal_columns_keep_their_scale():
 
 
 def test_a_bad_spec_names_file_field_and_value(tmp_path):
-    text = (city_spec("harbin").model_dump_json())
+    text = city_spec("harbin").model_dump_json()
     import json
 
     raw = json.loads(text)
@@ -62,8 +62,14 @@ def test_the_protocol_must_fit_the_server(tmp_path, dialect, version, message):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda raw: raw["entities"]["person"]["columns"]["aac002"].update(to="id_nmber"), "unknown unified column"),
-        (lambda raw: raw["entities"]["person"]["columns"]["aac006"].update(to="name"), "more than one source column"),
+        (
+            lambda raw: raw["entities"]["person"]["columns"]["aac002"].update(to="id_nmber"),
+            "unknown unified column",
+        ),
+        (
+            lambda raw: raw["entities"]["person"]["columns"]["aac006"].update(to="name"),
+            "more than one source column",
+        ),
     ],
 )
 def test_mapping_mistakes_are_caught_when_the_spec_loads(tmp_path, change, message):

@@ -10,9 +10,17 @@ from transforms.normalize import unified_schema
 
 def _person(id_number, person_no, name="王镕"):
     return {
-        "id_number": id_number, "name": name, "sex": "2", "ethnicity": "01", "birth_date": dt.date(1949, 12, 31),
-        "work_start_date": None, "division_code": "110105", "phone": "", "address": None,
-        "source_city": "harbin", "source_person_no": person_no,
+        "id_number": id_number,
+        "name": name,
+        "sex": "2",
+        "ethnicity": "01",
+        "birth_date": dt.date(1949, 12, 31),
+        "work_start_date": None,
+        "division_code": "110105",
+        "phone": "",
+        "address": None,
+        "source_city": "harbin",
+        "source_person_no": person_no,
     }
 
 
@@ -34,7 +42,14 @@ def test_schema_carries_national_codes_in_column_comments(target):
     assert comments["contribution.contribution_base"].startswith("AAE180 ")
     assert comments["account.account_id"].startswith("AAZ116 ")
     assert {k.split(".")[0] for k in comments} == {
-        "person", "person_xref", "employer", "enrolment", "contribution", "account", "quarantine", "load_batch"
+        "person",
+        "person_xref",
+        "employer",
+        "enrolment",
+        "contribution",
+        "account",
+        "quarantine",
+        "load_batch",
     } or {k.split(".")[0] for k in comments} >= {"person", "contribution"}
 
 
@@ -65,17 +80,28 @@ def test_the_same_person_from_two_cities_is_one_person_whatever_the_order(target
     from jinbao.targets import open_target
 
     a = _city([_person("11010519491231002X", "H1", "王镕")], "harbin")
-    b = _city([_person("11010519491231002X", "Q7", "王熔"), _person("230103190001010034", "Q8", "李喆")], "qiqihar")
+    b = _city(
+        [_person("11010519491231002X", "Q7", "王熔"), _person("230103190001010034", "Q8", "李喆")], "qiqihar"
+    )
     other = open_target(f"duckdb:///{tmp_path / 'other-order.duckdb'}")
     other.ensure_schema()
     for t, order in ((target, (a, b)), (other, (b, a))):
         for rows in order:
             t.apply_persons(_persons(*rows))
     q = "SELECT id_number, name, source_city, source_person_no FROM province.person ORDER BY 1"
-    assert target.fetchall(q) == other.fetchall(q) == [
-        ("11010519491231002X", "王镕", "harbin", "H1"),  # harbin < qiqihar: harbin's record gives the attributes
-        ("230103190001010034", "李喆", "qiqihar", "Q8"),
-    ]
+    assert (
+        target.fetchall(q)
+        == other.fetchall(q)
+        == [
+            (
+                "11010519491231002X",
+                "王镕",
+                "harbin",
+                "H1",
+            ),  # harbin < qiqihar: harbin's record gives the attributes
+            ("230103190001010034", "李喆", "qiqihar", "Q8"),
+        ]
+    )
     xref = "SELECT source_city, source_person_no, id_number FROM province.person_xref ORDER BY 1, 2"
     assert target.fetchall(xref) == [
         ("harbin", "H1", "11010519491231002X"),
@@ -88,25 +114,41 @@ def test_the_same_person_from_two_cities_is_one_person_whatever_the_order(target
 def test_an_id_corrected_at_source_moves_the_record(target):
     target.apply_persons(_persons(_person("11010519491231002X", "P1")))
     target.apply_persons(_persons(_person("230103190001010034", "P1")))
-    assert target.fetchall("SELECT id_number, source_person_no FROM province.person") == [("230103190001010034", "P1")]
+    assert target.fetchall("SELECT id_number, source_person_no FROM province.person") == [
+        ("230103190001010034", "P1")
+    ]
 
 
 def test_the_same_key_twice_in_one_batch_is_refused(target):
-    res = target.apply_persons(_persons(_person("11010519491231002X", "P1"), _person("11010519491231002X", "P1", "冒名")))
+    res = target.apply_persons(
+        _persons(_person("11010519491231002X", "P1"), _person("11010519491231002X", "P1", "冒名"))
+    )
     assert res.inserted == 1
     assert res.rejected.column("reason").to_pylist() == ["same key twice in one batch"]
 
 
 def test_money_and_bigints_are_exact(target):
     row = {
-        "source_city": "harbin", "source_key": str(2**53 + 1), "id_number": "11010519491231002X", "employer_no": "E1",
-        "insurance_type": "110", "fee_period": 202401, "accounting_period": 202401, "payment_type": "1",
-        "contribution_base": Decimal("296685.43"), "employer_due": Decimal("1234567890123456.78"),
-        "employer_to_account": Decimal("0.01"), "individual_due": Decimal("0.00"), "individual_to_account": Decimal("0.00"),
-        "received_flag": "1", "received_date": None,
+        "source_city": "harbin",
+        "source_key": str(2**53 + 1),
+        "id_number": "11010519491231002X",
+        "employer_no": "E1",
+        "insurance_type": "110",
+        "fee_period": 202401,
+        "accounting_period": 202401,
+        "payment_type": "1",
+        "contribution_base": Decimal("296685.43"),
+        "employer_due": Decimal("1234567890123456.78"),
+        "employer_to_account": Decimal("0.01"),
+        "individual_due": Decimal("0.00"),
+        "individual_to_account": Decimal("0.00"),
+        "received_flag": "1",
+        "received_date": None,
     }
     target.apply("contribution", pa.Table.from_pylist([row], schema=unified_schema("contribution")))
-    n, total = target.entity_totals("contribution", "harbin", ["contribution_base", "employer_due", "employer_to_account"])
+    n, total = target.entity_totals(
+        "contribution", "harbin", ["contribution_base", "employer_due", "employer_to_account"]
+    )
     stored = target.fetchall("SELECT source_key, employer_due FROM province.contribution")
     assert n == 1
     assert total == Decimal("1234567890123456.78") + Decimal("296685.43") + Decimal("0.01")
@@ -117,14 +159,24 @@ def test_quarantine_keeps_the_first_batch_and_drops_stale_rows(target):
     from transforms.normalize import QUARANTINE_SCHEMA
 
     q = pa.Table.from_pylist(
-        [{"source_city": "harbin", "entity": "person", "source_key": "P7", "reason_code": "ID_CHECK_DIGIT",
-          "reason_detail": "id check digit", "original_values": '{"aac003": "王镕"}'}],
+        [
+            {
+                "source_city": "harbin",
+                "entity": "person",
+                "source_key": "P7",
+                "reason_code": "ID_CHECK_DIGIT",
+                "reason_detail": "id check digit",
+                "original_values": '{"aac003": "王镕"}',
+            }
+        ],
         schema=QUARANTINE_SCHEMA,
     )
     target.quarantine(q, "b1")
     assert target.drop_stale_quarantine("harbin", "person") == 0
     target.quarantine(q, "b2")
-    assert target.fetchall("SELECT first_batch_id, original_values FROM province.quarantine") == [("b1", '{"aac003": "王镕"}')]
+    assert target.fetchall("SELECT first_batch_id, original_values FROM province.quarantine") == [
+        ("b1", '{"aac003": "王镕"}')
+    ]
     assert target.drop_stale_quarantine("harbin", "person") == 0
     # a run in which the source no longer produces the row
     assert target.drop_stale_quarantine("harbin", "person") == 1
@@ -133,10 +185,20 @@ def test_quarantine_keeps_the_first_batch_and_drops_stale_rows(target):
 
 def _payment(key, base="100.00", period=202401, id_number="11010519491231002X"):
     return {
-        "source_city": "daqing", "source_key": key, "id_number": id_number, "employer_no": "E1",
-        "insurance_type": "110", "fee_period": period, "accounting_period": period, "payment_type": "1",
-        "contribution_base": Decimal(base), "employer_due": Decimal("16.00"), "employer_to_account": Decimal("0.00"),
-        "individual_due": Decimal("8.00"), "individual_to_account": Decimal("8.00"), "received_flag": "1",
+        "source_city": "daqing",
+        "source_key": key,
+        "id_number": id_number,
+        "employer_no": "E1",
+        "insurance_type": "110",
+        "fee_period": period,
+        "accounting_period": period,
+        "payment_type": "1",
+        "contribution_base": Decimal(base),
+        "employer_due": Decimal("16.00"),
+        "employer_to_account": Decimal("0.00"),
+        "individual_due": Decimal("8.00"),
+        "individual_to_account": Decimal("8.00"),
+        "received_flag": "1",
         "received_date": dt.date(2024, 2, 1),
     }
 
@@ -148,7 +210,9 @@ def _payments(*rows):
 def test_a_first_load_writes_straight_into_the_table_and_keeps_the_first_of_a_key(target):
     target.begin_entity("contribution", "daqing")
     target.begin()
-    res = target.apply("contribution", _payments(_payment("1"), _payment("2", "200.00"), _payment("1", "999.99")))
+    res = target.apply(
+        "contribution", _payments(_payment("1"), _payment("2", "200.00"), _payment("1", "999.99"))
+    )
     target.commit()
     assert (res.inserted, res.updated, res.unchanged) == (2, 0, 0)
     assert res.rejected.column("source_key").to_pylist() == ["1"]
@@ -167,7 +231,10 @@ def test_a_first_load_meeting_a_key_from_an_earlier_page_merges_that_page(target
     # nothing of the second page is lost or doubled: one new row, one changed row
     assert (res.inserted, res.updated, res.unchanged) == (1, 1, 0)
     assert target.fetchall("SELECT source_key, contribution_base FROM province.contribution ORDER BY 1") == [
-        ("1", Decimal("100.00")), ("2", Decimal("250.00")), ("3", Decimal("100.00"))]
+        ("1", Decimal("100.00")),
+        ("2", Decimal("250.00")),
+        ("3", Decimal("100.00")),
+    ]
 
 
 def test_a_page_with_no_rows_left_is_a_no_op(target):
@@ -184,15 +251,32 @@ def test_a_first_load_places_rows_in_their_persons_partition(target):
     target.apply("contribution", _payments(_payment("7", id_number="230103190001010034"), _payment("8")))
     # the known person's partition; the provisional city partition for a person not (yet) loaded
     assert target.fetchall("SELECT source_key, partition_code FROM province.contribution ORDER BY 1") == [
-        ("7", "4"), ("8", "2")]
+        ("7", "4"),
+        ("8", "2"),
+    ]
 
 
-def _employer(city, number, org_code=None, uscc=None, name="哈尔滨市龙江机械有限公司", employer_type="10",
-              division="230102"):
+def _employer(
+    city,
+    number,
+    org_code=None,
+    uscc=None,
+    name="哈尔滨市龙江机械有限公司",
+    employer_type="10",
+    division="230102",
+):
     """A normalized employer row as the transform gives it (codes in standard form, the id derived)."""
     employer_id = f"{uscc[8:16]}-{uscc[16]}" if uscc else org_code or f"{city}:{number}"
-    return {"employer_id": employer_id, "org_code": org_code, "uscc": uscc, "name": name,
-            "employer_type": employer_type, "division_code": division, "source_city": city, "employer_no": number}
+    return {
+        "employer_id": employer_id,
+        "org_code": org_code,
+        "uscc": uscc,
+        "name": name,
+        "employer_type": employer_type,
+        "division_code": division,
+        "source_city": city,
+        "employer_no": number,
+    }
 
 
 def _employers(*rows):
@@ -206,10 +290,18 @@ def test_the_same_employer_in_three_cities_is_one_employer_whatever_the_order(ta
     from jinbao.targets import open_target
 
     # 60003734-1 is GB 11714's example; 91230100600037341Q embeds it (check character by python-stdnum)
-    daqing = [_employer("daqing", "DQ000001", None, "91230100600037341Q", "哈尔滨市龙江机械有限责任公司", "10", "230602")]
-    harbin = [_employer("harbin", "E0000007", "60003734-1", None, "哈尔滨市龙江机械有限公司", "10", "230102"),
-              _employer("harbin", "E0000009", None, None, "道里区个体修配部", "60", "230102")]
-    qiqihar = [_employer("qiqihar", "Q0000003", "60003734-1", None, "哈尔滨市龙江机械有限公司", "20", "230202")]
+    daqing = [
+        _employer(
+            "daqing", "DQ000001", None, "91230100600037341Q", "哈尔滨市龙江机械有限责任公司", "10", "230602"
+        )
+    ]
+    harbin = [
+        _employer("harbin", "E0000007", "60003734-1", None, "哈尔滨市龙江机械有限公司", "10", "230102"),
+        _employer("harbin", "E0000009", None, None, "道里区个体修配部", "60", "230102"),
+    ]
+    qiqihar = [
+        _employer("qiqihar", "Q0000003", "60003734-1", None, "哈尔滨市龙江机械有限公司", "20", "230202")
+    ]
     other = open_target(f"duckdb:///{tmp_path / 'other-order.duckdb'}")
     other.ensure_schema()
     for t, order in ((target, (harbin, qiqihar, daqing)), (other, (daqing, qiqihar, harbin))):
@@ -220,14 +312,31 @@ def test_the_same_employer_in_three_cities_is_one_employer_whatever_the_order(ta
     q = f"SELECT {EMPLOYER_COLS} FROM province.employer ORDER BY 1"
     # name, type and division of the first record in (city, number) order: daqing's; the USCC only daqing has;
     # an employer with neither code is its own, under CITY:NUMBER
-    assert target.fetchall(q) == other.fetchall(q) == [
-        ("60003734-1", "60003734-1", "91230100600037341Q", "哈尔滨市龙江机械有限责任公司", "10", "230602", "daqing",
-         "DQ000001"),
-        ("harbin:E0000009", None, None, "道里区个体修配部", "60", "230102", "harbin", "E0000009"),
+    assert (
+        target.fetchall(q)
+        == other.fetchall(q)
+        == [
+            (
+                "60003734-1",
+                "60003734-1",
+                "91230100600037341Q",
+                "哈尔滨市龙江机械有限责任公司",
+                "10",
+                "230602",
+                "daqing",
+                "DQ000001",
+            ),
+            ("harbin:E0000009", None, None, "道里区个体修配部", "60", "230102", "harbin", "E0000009"),
+        ]
+    )
+    assert target.fetchall(
+        "SELECT source_city, employer_no, employer_id FROM province.employer_xref ORDER BY 1, 2"
+    ) == [
+        ("daqing", "DQ000001", "60003734-1"),
+        ("harbin", "E0000007", "60003734-1"),
+        ("harbin", "E0000009", "harbin:E0000009"),
+        ("qiqihar", "Q0000003", "60003734-1"),
     ]
-    assert target.fetchall("SELECT source_city, employer_no, employer_id FROM province.employer_xref ORDER BY 1, 2") == [
-        ("daqing", "DQ000001", "60003734-1"), ("harbin", "E0000007", "60003734-1"),
-        ("harbin", "E0000009", "harbin:E0000009"), ("qiqihar", "Q0000003", "60003734-1")]
     # the disagreements are reported, never resolved silently: names and types differ for 60003734-1
     assert target.consolidation_findings()["employer_conflicts"] == [("60003734-1", 4 - 1, 2, 2, 1)]
     other.close()
@@ -235,13 +344,18 @@ def test_the_same_employer_in_three_cities_is_one_employer_whatever_the_order(ta
 
 def test_rolling_back_a_city_restores_the_employers_it_shared(target):
     harbin = _employers(_employer("harbin", "E0000007", "60003734-1", None, "哈尔滨市龙江机械有限公司"))
-    daqing = _employers(_employer("daqing", "DQ000001", None, "91230100600037341Q", "龙江机械（大庆）", "10", "230602"),
-                        _employer("daqing", "DQ000002", "12345678-8", None, "大庆市石化设备厂"))
+    daqing = _employers(
+        _employer("daqing", "DQ000001", None, "91230100600037341Q", "龙江机械（大庆）", "10", "230602"),
+        _employer("daqing", "DQ000002", "12345678-8", None, "大庆市石化设备厂"),
+    )
     target.apply_employers(harbin)
     q = f"SELECT {EMPLOYER_COLS} FROM province.employer ORDER BY 1"
     alone = target.fetchall(q)
     target.apply_employers(daqing)
-    assert target.fetchall(q)[1][2:4] == ("91230100600037341Q", "龙江机械（大庆）")  # daqing's record leads now
+    assert target.fetchall(q)[1][2:4] == (
+        "91230100600037341Q",
+        "龙江机械（大庆）",
+    )  # daqing's record leads now
     target.begin()
     removed = target.remove_city("daqing")
     target.commit()
@@ -252,10 +366,12 @@ def test_rolling_back_a_city_restores_the_employers_it_shared(target):
 def test_the_person_index_keeps_text_exactly(target):
     """Local numbers with leading zeros, empty strings apart from NULL, and quotes and commas come back as stored
     (PostgreSQL's index is read through COPY and Arrow's CSV reader)."""
-    target.apply_persons(_persons(
-        _person("230103190001010034", "000120", "李喆") | {"source_city": "daqing"},
-        _person("11010519491231002X", '0,"7"', "张三") | {"source_city": "daqing"},
-    ))
+    target.apply_persons(
+        _persons(
+            _person("230103190001010034", "000120", "李喆") | {"source_city": "daqing"},
+            _person("11010519491231002X", '0,"7"', "张三") | {"source_city": "daqing"},
+        )
+    )
     index = target.person_index("daqing")
     assert index.schema.types == [pa.string(), pa.string()]
     assert sorted(index.to_pylist(), key=lambda r: r["id_number"]) == [
@@ -263,5 +379,5 @@ def test_the_person_index_keeps_text_exactly(target):
         {"source_person_no": "000120", "id_number": "230103190001010034"},
     ]
     assert target.person_index("harbin").num_rows == 0
-    nulls = target.fetch_arrow(target._p("SELECT CAST(NULL AS VARCHAR) AS a, '' AS b, ? AS c"), ["天,\"x\""])
+    nulls = target.fetch_arrow(target._p("SELECT CAST(NULL AS VARCHAR) AS a, '' AS b, ? AS c"), ['天,"x"'])
     assert nulls.to_pylist() == [{"a": None, "b": "", "c": '天,"x"'}]

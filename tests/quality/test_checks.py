@@ -9,10 +9,20 @@ from transforms.normalize import unified_schema
 
 def _contribution(row_id, id_number="11010519491231002X", base="5000.00", insurance="110", period=202401):
     return {
-        "source_city": "harbin", "source_key": str(row_id), "id_number": id_number, "employer_no": "E1",
-        "insurance_type": insurance, "fee_period": period, "accounting_period": period, "payment_type": "1",
-        "contribution_base": Decimal(base), "employer_due": Decimal("800.00"), "employer_to_account": Decimal("0.00"),
-        "individual_due": Decimal("400.00"), "individual_to_account": Decimal("400.00"), "received_flag": "1",
+        "source_city": "harbin",
+        "source_key": str(row_id),
+        "id_number": id_number,
+        "employer_no": "E1",
+        "insurance_type": insurance,
+        "fee_period": period,
+        "accounting_period": period,
+        "payment_type": "1",
+        "contribution_base": Decimal(base),
+        "employer_due": Decimal("800.00"),
+        "employer_to_account": Decimal("0.00"),
+        "individual_due": Decimal("400.00"),
+        "individual_to_account": Decimal("400.00"),
+        "received_flag": "1",
         "received_date": dt.date(2024, 2, 1),
     }
 
@@ -44,15 +54,25 @@ def test_clean_batch_passes(checker):
 
 
 def test_money_total_is_exact():
-    t = pa.table({"a": pa.array([Decimal("0.10"), Decimal("0.20")], pa.decimal128(14, 2)),
-                  "b": pa.array([Decimal("12345678901234.5678")], pa.decimal128(19, 4)).take([0, 0])})
+    t = pa.table(
+        {
+            "a": pa.array([Decimal("0.10"), Decimal("0.20")], pa.decimal128(14, 2)),
+            "b": pa.array([Decimal("12345678901234.5678")], pa.decimal128(19, 4)).take([0, 0]),
+        }
+    )
     assert money_total(t, ["a", "b"]) == Decimal("24691357802469.4356")
 
 
 def test_reconciliation_requires_rows_and_money_to_add_up():
-    rec = EntityReconciliation("contribution", extracted_rows=10, loaded_rows=8, quarantined_rows=2,
-                               extracted_money=Decimal("100.01"), loaded_money=Decimal("90.00"),
-                               quarantined_money=Decimal("10.01"))
+    rec = EntityReconciliation(
+        "contribution",
+        extracted_rows=10,
+        loaded_rows=8,
+        quarantined_rows=2,
+        extracted_money=Decimal("100.01"),
+        loaded_money=Decimal("90.00"),
+        quarantined_money=Decimal("10.01"),
+    )
     assert rec.reconciled
     rec.quarantined_money = Decimal("10.00")
     assert not rec.reconciled

@@ -15,17 +15,34 @@ from transforms.normalize import unified_schema
 
 def _contribution(key, id_number="11010519491231002X", base="5000.00", insurance="110", period=202401):
     return {
-        "source_city": "daqing", "source_key": key, "id_number": id_number, "employer_no": "E1",
-        "insurance_type": insurance, "fee_period": period, "accounting_period": period, "payment_type": "1",
-        "contribution_base": None if base is None else Decimal(base), "employer_due": Decimal("800.00"),
-        "employer_to_account": Decimal("0.00"), "individual_due": Decimal("400.00"),
-        "individual_to_account": Decimal("400.00"), "received_flag": "1", "received_date": dt.date(2024, 2, 1),
+        "source_city": "daqing",
+        "source_key": key,
+        "id_number": id_number,
+        "employer_no": "E1",
+        "insurance_type": insurance,
+        "fee_period": period,
+        "accounting_period": period,
+        "payment_type": "1",
+        "contribution_base": None if base is None else Decimal(base),
+        "employer_due": Decimal("800.00"),
+        "employer_to_account": Decimal("0.00"),
+        "individual_due": Decimal("400.00"),
+        "individual_to_account": Decimal("400.00"),
+        "received_flag": "1",
+        "received_date": dt.date(2024, 2, 1),
     }
 
 
 def _person(no, id_number="11010519491231002X", name="张三", sex="1", division="230100"):
-    return {"source_city": "daqing", "source_person_no": no, "id_number": id_number, "name": name, "sex": sex,
-            "birth_date": dt.date(1949, 12, 31), "division_code": division}
+    return {
+        "source_city": "daqing",
+        "source_person_no": no,
+        "id_number": id_number,
+        "name": name,
+        "sex": sex,
+        "birth_date": dt.date(1949, 12, 31),
+        "division_code": division,
+    }
 
 
 BAD_CONTRIBUTIONS = [
@@ -92,7 +109,9 @@ def test_mostly_lets_a_share_of_rows_through():
     failed, _ = evaluate_rules([lenient], pa.table({"c": column}))
     assert failed == {}  # 3 of 4 non-null values expected: 0.75 >= 0.7
     stricter = Rule("expect_column_values_to_be_in_set", "c", {"value_set": ["a", "b", "c"], "mostly": 0.8})
-    assert evaluate_rules([stricter], pa.table({"c": column}))[0] == {4: ["expect_column_values_to_be_in_set(c)"]}
+    assert evaluate_rules([stricter], pa.table({"c": column}))[0] == {
+        4: ["expect_column_values_to_be_in_set(c)"]
+    }
 
 
 def test_a_rule_without_a_vectorized_form_is_refused():
@@ -110,7 +129,9 @@ def test_every_rule_has_a_great_expectations_twin():
 
 
 def test_page_checker_agrees_with_great_expectations_on_its_sample(gx_checker):
-    rows = pa.Table.from_pylist(BAD_CONTRIBUTIONS * 30, schema=unified_schema("contribution").with_metadata({}))
+    rows = pa.Table.from_pylist(
+        BAD_CONTRIBUTIONS * 30, schema=unified_schema("contribution").with_metadata({})
+    )
     page = PageChecker(sample_rows=40, gx=gx_checker)
     result = page.check("contribution", rows)
     assert result.batch_failures == []
@@ -123,7 +144,10 @@ def test_page_checker_reports_a_disagreement(gx_checker):
         def check(self, entity, rows):
             return CheckResult(failed_rows={0: ["made_up(x)"]})
 
-    rows = pa.Table.from_pylist(BAD_CONTRIBUTIONS[:1], schema=unified_schema("contribution").with_metadata({}))
+    rows = pa.Table.from_pylist(
+        BAD_CONTRIBUTIONS[:1], schema=unified_schema("contribution").with_metadata({})
+    )
     result = PageChecker(sample_rows=10, gx=Lying()).check("contribution", rows)
     assert result.batch_failures == [
-        "contribution: great_expectations disagrees with the vectorized suite on 1 of 1 sampled rows (page 1 row 0)"]
+        "contribution: great_expectations disagrees with the vectorized suite on 1 of 1 sampled rows (page 1 row 0)"
+    ]

@@ -26,7 +26,9 @@ def test_check_characters_agree_with_the_standards_examples_and_python_stdnum():
 def test_codes_are_read_in_any_common_spelling_and_the_id_prefers_the_uscc():
     codes = normalize_employer_codes(
         org_code=pa.array(["60003734-1", "600037341", " 60003734 - 1 ", None, "", None]),
-        uscc=pa.array([None, "91110000600037341L", "91110000600037341l", "9111 0000 6000 3734 1L", " ", None]),
+        uscc=pa.array(
+            [None, "91110000600037341L", "91110000600037341l", "9111 0000 6000 3734 1L", " ", None]
+        ),
         city="harbin",
         employer_no=pa.array(["E1", "E2", "E3", "E4", "E5", "E6"]),
     )
@@ -60,7 +62,15 @@ def test_employer_rows_carry_the_provincial_id_and_bad_codes_are_quarantined():
     spec = city_spec("daqing").entities["employer"]
     cols = list(spec.columns)
     rows = [
-        ("DQ000001", None, "91230100600037341Q", "哈尔滨市龙江机械有限公司", "10", "230602", dt.datetime(2020, 1, 1)),
+        (
+            "DQ000001",
+            None,
+            "91230100600037341Q",
+            "哈尔滨市龙江机械有限公司",
+            "10",
+            "230602",
+            dt.datetime(2020, 1, 1),
+        ),
         ("DQ000002", "60003734-1", None, "龙江机械大庆分部", "10", "230602", dt.datetime(2020, 1, 1)),
         ("DQ000003", "60003734-1", "91230100600037341Z", "坏码公司", "10", "230602", dt.datetime(2020, 1, 1)),
     ]

@@ -33,7 +33,9 @@ def test_lower_case_x_full_width_digits_and_stray_blanks_are_repaired():
 
 
 def test_fifteen_digit_id_is_upgraded_with_the_century_of_the_recorded_birth_date():
-    ids, reasons = _run(["110105491231002", "230103000101003"], [dt.date(1949, 12, 31), dt.date(1900, 1, 1)], ["2", "1"])
+    ids, reasons = _run(
+        ["110105491231002", "230103000101003"], [dt.date(1949, 12, 31), dt.date(1900, 1, 1)], ["2", "1"]
+    )
     assert ids == ["11010519491231002X", "23010319000101003" + ric.calc_check_digit("230103190001010030")]
     assert reasons == [None, None]
 

@@ -12,15 +12,36 @@ HARBIN = city_spec("harbin")
 
 def _person_batch(rows):
     entity = HARBIN.entities["person"]
-    cols = ["aac001", "aac002", "aac003", "aac004", "aac005", "aac006", "aac007", "aab301", "aae005", "aae006"]
+    cols = [
+        "aac001",
+        "aac002",
+        "aac003",
+        "aac004",
+        "aac005",
+        "aac006",
+        "aac007",
+        "aab301",
+        "aae005",
+        "aae006",
+    ]
     return pa.Table.from_pylist([dict(zip(cols, r, strict=True)) for r in rows], schema=entity.arrow_schema)
 
 
 def test_person_is_trimmed_mapped_and_sentinels_become_null():
     batch = _person_batch(
         [
-            ("P00000001   ", "11010519491231002x", "\u3000王镕  ", "2", "01",
-             dt.datetime(1949, 12, 31), dt.datetime(1900, 1, 1), "230103", "13912345678", "哈尔滨市南岗区西大直街1号"),
+            (
+                "P00000001   ",
+                "11010519491231002x",
+                "\u3000王镕  ",
+                "2",
+                "01",
+                dt.datetime(1949, 12, 31),
+                dt.datetime(1900, 1, 1),
+                "230103",
+                "13912345678",
+                "哈尔滨市南岗区西大直街1号",
+            ),
         ]
     )
     out = normalize_batch("person", batch, HARBIN.entities["person"], "harbin")
@@ -28,9 +49,16 @@ def test_person_is_trimmed_mapped_and_sentinels_become_null():
     assert out.rows.schema == unified_schema("person")
     assert out.rows.to_pylist() == [
         {
-            "id_number": "11010519491231002X", "name": "王镕", "sex": "2", "ethnicity": "01",
-            "birth_date": dt.date(1949, 12, 31), "work_start_date": None, "division_code": "230103",
-            "phone": "13912345678", "address": "哈尔滨市南岗区西大直街1号", "source_city": "harbin",
+            "id_number": "11010519491231002X",
+            "name": "王镕",
+            "sex": "2",
+            "ethnicity": "01",
+            "birth_date": dt.date(1949, 12, 31),
+            "work_start_date": None,
+            "division_code": "230103",
+            "phone": "13912345678",
+            "address": "哈尔滨市南岗区西大直街1号",
+            "source_city": "harbin",
             "source_person_no": "P00000001",
         }
     ]
@@ -38,7 +66,20 @@ def test_person_is_trimmed_mapped_and_sentinels_become_null():
 
 def test_person_with_unmapped_sex_is_quarantined_with_the_original_row():
     batch = _person_batch(
-        [("P2", "11010519491231002X", "李喆", "7", "01", dt.datetime(1949, 12, 31), None, "230103", None, None)]
+        [
+            (
+                "P2",
+                "11010519491231002X",
+                "李喆",
+                "7",
+                "01",
+                dt.datetime(1949, 12, 31),
+                None,
+                "230103",
+                None,
+                None,
+            )
+        ]
     )
     out = normalize_batch("person", batch, HARBIN.entities["person"], "harbin")
     assert out.rows.num_rows == 0
@@ -50,7 +91,20 @@ def test_person_with_unmapped_sex_is_quarantined_with_the_original_row():
 
 def test_blank_name_is_quarantined():
     batch = _person_batch(
-        [("P3", "11010519491231002X", " \u3000 ", "2", "01", dt.datetime(1949, 12, 31), None, "230103", None, None)]
+        [
+            (
+                "P3",
+                "11010519491231002X",
+                " \u3000 ",
+                "2",
+                "01",
+                dt.datetime(1949, 12, 31),
+                None,
+                "230103",
+                None,
+                None,
+            )
+        ]
     )
     out = normalize_batch("person", batch, HARBIN.entities["person"], "harbin")
     assert out.quarantined.column("reason_code").to_pylist() == ["NAME_MISSING"]
@@ -58,9 +112,19 @@ def test_blank_name_is_quarantined():
 
 def _contribution(row_id, person, base, insurance="110", due=Decimal("800.0000")):
     return {
-        "aaz223": row_id, "aac001": person, "aab001": "E0000001  ", "aae140": insurance, "aae002": 202401,
-        "aae003": 202401, "aae143": "1 ", "aae180": base, "aae020": due, "aae021": Decimal("0.0000"),
-        "aae022": Decimal("400.0000"), "aae023": Decimal("400.0000"), "aae078": "1",
+        "aaz223": row_id,
+        "aac001": person,
+        "aab001": "E0000001  ",
+        "aae140": insurance,
+        "aae002": 202401,
+        "aae003": 202401,
+        "aae143": "1 ",
+        "aae180": base,
+        "aae020": due,
+        "aae021": Decimal("0.0000"),
+        "aae022": Decimal("400.0000"),
+        "aae023": Decimal("400.0000"),
+        "aae078": "1",
         "aae079": dt.datetime(2024, 2, 15),
     }
 
@@ -96,7 +160,9 @@ def test_contribution_keeps_exact_money_and_bigint_and_resolves_the_person():
         str(big + 4): "AMOUNT_INVALID",  # 0.1234 does not fit cents: held back, never rounded
     }
     # reconciliation money is exact: the sub-cent 0.1234 is counted as the source held it
-    assert out.extracted_money == Decimal("298285.43") + Decimal("6600.00") * 2 + Decimal("1599.00") + Decimal("5800.1234")
+    assert out.extracted_money == Decimal("298285.43") + Decimal("6600.00") * 2 + Decimal(
+        "1599.00"
+    ) + Decimal("5800.1234")
     assert out.quarantined_money == out.extracted_money - Decimal("298285.43")
     assert out.extracted_rows == 5
 
@@ -118,8 +184,10 @@ WIDE = {
             "110": {"yl_jfjs": "contribution_base", "yl_dwjf": "employer_due", "yl_grjf": "individual_due"},
             "310": {"yb_jfjs": "contribution_base", "yb_dwjf": "employer_due", "yb_grjf": "individual_due"},
         },
-        "columns": {c: {"type": "bigint", "unit": "fen"} for c in
-                    ("yl_jfjs", "yl_dwjf", "yl_grjf", "yb_jfjs", "yb_dwjf", "yb_grjf")},
+        "columns": {
+            c: {"type": "bigint", "unit": "fen"}
+            for c in ("yl_jfjs", "yl_dwjf", "yl_grjf", "yb_jfjs", "yb_dwjf", "yb_grjf")
+        },
     },
 }
 
@@ -129,22 +197,79 @@ def test_wide_rows_in_fen_become_one_exact_row_per_insurance_type():
 
     entity = EntitySpec.model_validate(WIDE)
     rows = [
-        {"grbh": "M001", "ny": 202401, "ssny": 202401, "dwbh": "E1", "jflx": "1", "yl_jfjs": 500001, "yl_dwjf": 80000,
-         "yl_grjf": 40000, "yb_jfjs": 500001, "yb_dwjf": 40001, "yb_grjf": 10000},
-        {"grbh": "M002", "ny": 202401, "ssny": 202401, "dwbh": "E1", "jflx": "1", "yl_jfjs": 300000, "yl_dwjf": 48000,
-         "yl_grjf": 24000, "yb_jfjs": None, "yb_dwjf": None, "yb_grjf": None},
-        {"grbh": "M003", "ny": 202401, "ssny": 202401, "dwbh": "E1", "jflx": "1", "yl_jfjs": None, "yl_dwjf": None,
-         "yl_grjf": None, "yb_jfjs": None, "yb_dwjf": None, "yb_grjf": None},
+        {
+            "grbh": "M001",
+            "ny": 202401,
+            "ssny": 202401,
+            "dwbh": "E1",
+            "jflx": "1",
+            "yl_jfjs": 500001,
+            "yl_dwjf": 80000,
+            "yl_grjf": 40000,
+            "yb_jfjs": 500001,
+            "yb_dwjf": 40001,
+            "yb_grjf": 10000,
+        },
+        {
+            "grbh": "M002",
+            "ny": 202401,
+            "ssny": 202401,
+            "dwbh": "E1",
+            "jflx": "1",
+            "yl_jfjs": 300000,
+            "yl_dwjf": 48000,
+            "yl_grjf": 24000,
+            "yb_jfjs": None,
+            "yb_dwjf": None,
+            "yb_grjf": None,
+        },
+        {
+            "grbh": "M003",
+            "ny": 202401,
+            "ssny": 202401,
+            "dwbh": "E1",
+            "jflx": "1",
+            "yl_jfjs": None,
+            "yl_dwjf": None,
+            "yl_grjf": None,
+            "yb_jfjs": None,
+            "yb_dwjf": None,
+            "yb_grjf": None,
+        },
     ]
     batch = pa.Table.from_pylist(rows, schema=entity.arrow_schema)
-    index = pa.table({"source_person_no": ["M001", "M002", "M003"], "id_number": ["11010519491231002X", "A", "B"]})
+    index = pa.table(
+        {"source_person_no": ["M001", "M002", "M003"], "id_number": ["11010519491231002X", "A", "B"]}
+    )
     out = normalize_batch("contribution", batch, entity, "mudanjiang", person_index=index)
-    got = {(r["source_key"], r["insurance_type"]): (r["contribution_base"], r["employer_due"], r["individual_due"],
-                                                    r["employer_to_account"]) for r in out.rows.to_pylist()}
+    got = {
+        (r["source_key"], r["insurance_type"]): (
+            r["contribution_base"],
+            r["employer_due"],
+            r["individual_due"],
+            r["employer_to_account"],
+        )
+        for r in out.rows.to_pylist()
+    }
     assert got == {
-        ("M001|202401|110", "110"): (Decimal("5000.01"), Decimal("800.00"), Decimal("400.00"), Decimal("0.00")),
-        ("M001|202401|310", "310"): (Decimal("5000.01"), Decimal("400.01"), Decimal("100.00"), Decimal("0.00")),
-        ("M002|202401|110", "110"): (Decimal("3000.00"), Decimal("480.00"), Decimal("240.00"), Decimal("0.00")),
+        ("M001|202401|110", "110"): (
+            Decimal("5000.01"),
+            Decimal("800.00"),
+            Decimal("400.00"),
+            Decimal("0.00"),
+        ),
+        ("M001|202401|310", "310"): (
+            Decimal("5000.01"),
+            Decimal("400.01"),
+            Decimal("100.00"),
+            Decimal("0.00"),
+        ),
+        ("M002|202401|110", "110"): (
+            Decimal("3000.00"),
+            Decimal("480.00"),
+            Decimal("240.00"),
+            Decimal("0.00"),
+        ),
     }
     # a wide row with no insurance type at all is quarantined, not dropped
     assert out.quarantined.select(["source_key", "reason_code"]).to_pylist() == [
@@ -157,17 +282,26 @@ def test_wide_rows_in_fen_become_one_exact_row_per_insurance_type():
 def test_integer_dates_float_amounts_and_word_codes():
     from jinbao.spec import EntitySpec
 
-    entity = EntitySpec.model_validate({
-        "table": "dbo.cbry", "key": ["grbh"],
-        "columns": {"grbh": {"type": "varchar(10)", "to": "source_person_no"}, "sfzh": {"type": "varchar(18)", "to": "id_number"},
-                    "xm": {"type": "varchar(20)", "to": "name"}, "xb": {"type": "varchar(2)", "to": "sex"},
-                    "csrq": {"type": "int", "format": "yyyymmdd", "to": "birth_date"}},
-        "codes": {"sex": {"男": "1", "女": "2"}},
-    })
+    entity = EntitySpec.model_validate(
+        {
+            "table": "dbo.cbry",
+            "key": ["grbh"],
+            "columns": {
+                "grbh": {"type": "varchar(10)", "to": "source_person_no"},
+                "sfzh": {"type": "varchar(18)", "to": "id_number"},
+                "xm": {"type": "varchar(20)", "to": "name"},
+                "xb": {"type": "varchar(2)", "to": "sex"},
+                "csrq": {"type": "int", "format": "yyyymmdd", "to": "birth_date"},
+            },
+            "codes": {"sex": {"男": "1", "女": "2"}},
+        }
+    )
     batch = pa.Table.from_pylist(
-        [{"grbh": "Q1", "sfzh": "11010519491231002X", "xm": "刘喆", "xb": "女", "csrq": 19491231},
-         {"grbh": "Q2", "sfzh": "11010519491231002X", "xm": "刘喆", "xb": "女", "csrq": 0},
-         {"grbh": "Q3", "sfzh": "11010519491231002X", "xm": "刘喆", "xb": "女", "csrq": 19490231}],
+        [
+            {"grbh": "Q1", "sfzh": "11010519491231002X", "xm": "刘喆", "xb": "女", "csrq": 19491231},
+            {"grbh": "Q2", "sfzh": "11010519491231002X", "xm": "刘喆", "xb": "女", "csrq": 0},
+            {"grbh": "Q3", "sfzh": "11010519491231002X", "xm": "刘喆", "xb": "女", "csrq": 19490231},
+        ],
         schema=entity.arrow_schema,
     )
     out = normalize_batch("person", batch, entity, "qiqihar")
@@ -178,7 +312,9 @@ def test_integer_dates_float_amounts_and_word_codes():
 
     from transforms.normalize import read_money
 
-    col = EntitySpec.model_validate({"table": "t", "key": ["a"], "columns": {"a": {"type": "float"}}}).columns["a"]
+    col = EntitySpec.model_validate(
+        {"table": "t", "key": ["a"], "columns": {"a": {"type": "float"}}}
+    ).columns["a"]
     cents, off, _ = read_money(pa.array([296685.43, 0.1 + 0.2, 12.345, None]), col, pa.decimal128(18, 2))
     assert cents.to_pylist()[:2] == [Decimal("296685.43"), Decimal("0.30")]
     assert off.to_pylist() == [False, False, True, False]
