@@ -269,7 +269,7 @@ def verify_city(
 
 def _verify(spec: CitySpec, endpoint: SourceEndpoint, target: ProvincialTarget, limit: int, checker) -> dict:
     from jinbao.masking import mask_ids_in_text
-    from jinbao.runner import _source_key_from_unified
+    from jinbao.runner import hold_back, source_keys
     from quality.reconcile import money_total
     from transforms.reasons import Reason
 
@@ -282,17 +282,17 @@ def _verify(spec: CitySpec, endpoint: SourceEndpoint, target: ProvincialTarget, 
             norm = normalize_batch(name, batch, entity, spec.city, person_index=index)
             rows, q = norm.rows, norm.quarantined
             keys, reasons = q.column("source_key"), q.column("reason_code")
-            failed = sorted(checker.submit(name, rows).result().failed_rows)
+            failed = checker.submit(name, rows).result().failed_rows
             if failed:  # held back by the expectations, as the load does
-                bad = rows.take(pa.array(failed))
-                keys = pa.concat_arrays(
-                    [keys.combine_chunks(), pa.array(_source_key_from_unified(bad, entity))]
-                )
+                rows, bad = hold_back(rows, failed)
+                keys = pa.concat_arrays([keys.combine_chunks(), source_keys(bad, entity)])
                 reasons = pa.concat_arrays(
-                    [reasons.combine_chunks(), pa.array([str(Reason.EXPECTATION_FAILED)] * len(failed))]
+                    [
+                        reasons.combine_chunks(),
+                        pa.repeat(pa.scalar(str(Reason.EXPECTATION_FAILED)), bad.num_rows),
+                    ]
                 )
                 expect_money -= money_total(bad, money_columns(name))
-                rows = rows.filter(pc.invert(pc.is_in(pa.array(range(rows.num_rows)), pa.array(failed))))
             expect_rows += rows.num_rows
             expect_money += norm.extracted_money - norm.quarantined_money
             digests.append(source_digests(name, rows))

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -52,16 +53,16 @@ def new_batch_id(city: str) -> str:
 
 
 def _quarantine_rows(
-    city: str, entity: str, keys: list[str], reason: str, details: list[str], originals: list[dict]
+    city: str, entity: str, keys: pa.Array, reason: str, details: list[str], originals: list[dict]
 ) -> pa.Table:
     from transforms.normalize import _json_default
 
     return pa.table(
         {
-            "source_city": [city] * len(keys),
-            "entity": [entity] * len(keys),
+            "source_city": pa.repeat(pa.scalar(city), len(keys)),
+            "entity": pa.repeat(pa.scalar(entity), len(keys)),
             "source_key": keys,
-            "reason_code": [reason] * len(keys),
+            "reason_code": pa.repeat(pa.scalar(str(reason)), len(keys)),
             "reason_detail": details,
             "original_values": [json.dumps(o, ensure_ascii=False, default=_json_default) for o in originals],
         },
@@ -69,15 +70,25 @@ def _quarantine_rows(
     )
 
 
-def _source_key_from_unified(rows: pa.Table, entity: EntitySpec) -> list[str]:
+def source_keys(rows: pa.Table, entity: EntitySpec) -> pa.Array:
+    """Each unified row's source key as text (the key columns joined by '|'), for quarantine rows."""
     if "source_key" in rows.column_names:
-        return rows.column("source_key").to_pylist()
+        return rows.column("source_key").combine_chunks()
     names = [entity.columns[k].to for k in entity.key]
     if all(n and n in rows.column_names for n in names):
         parts = [pc.cast(rows.column(n), pa.string()) for n in names]
         joined = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, "|")
-        return joined.to_pylist()
-    return [str(i) for i in range(rows.num_rows)]
+        return joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
+    return pc.cast(pa.array(np.arange(rows.num_rows)), pa.string())
+
+
+def hold_back(rows: pa.Table, positions: Iterable[int]) -> tuple[pa.Table, pa.Table]:
+    """(the rows kept, the rows at ``positions`` in position order): how a load and a verify set aside
+    the rows the expectations refused."""
+    held = pa.array(sorted(positions), pa.int64())
+    mask = np.zeros(rows.num_rows, dtype=bool)
+    mask[held.to_numpy()] = True
+    return rows.filter(pa.array(~mask)), rows.take(held)
 
 
 class WatermarkTracker:
@@ -224,21 +235,18 @@ def run_entity(
         if check.batch_failures:
             run.batch_failures.extend(f"{name}: {f}" for f in check.batch_failures)
         if check.failed_rows:
-            bad = sorted(check.failed_rows)
-            failed = rows.take(pa.array(bad))
+            rows, failed = hold_back(rows, check.failed_rows)
             quarantined.append(
                 _quarantine_rows(
                     city,
                     name,
-                    _source_key_from_unified(failed, entity),
+                    source_keys(failed, entity),
                     Reason.EXPECTATION_FAILED,
-                    ["; ".join(check.failed_rows[i]) for i in bad],
+                    ["; ".join(check.failed_rows[i]) for i in sorted(check.failed_rows)],
                     failed.to_pylist(),
                 )
             )
             q_money += money_total(failed, money)
-            keep = pc.invert(pc.is_in(pa.array(range(rows.num_rows)), pa.array(bad)))
-            rows = rows.filter(keep)
 
         target.begin()
         try:
@@ -254,7 +262,7 @@ def run_entity(
                     _quarantine_rows(
                         city,
                         name,
-                        _source_key_from_unified(rej, entity),
+                        source_keys(rej, entity),
                         Reason.DUPLICATE_SOURCE_KEY,
                         rej.column("reason").to_pylist(),
                         rej.drop_columns(["reason"]).to_pylist(),
@@ -376,4 +384,4 @@ def run_city(
     return run
 
 
-__all__ = ["CityRun", "default_checker", "new_batch_id", "run_city"]
+__all__ = ["CityRun", "default_checker", "hold_back", "new_batch_id", "run_city", "source_keys"]

@@ -70,7 +70,7 @@ def first_of_each_key(rows: pa.Table, key: list[str]) -> tuple[pa.Table, pa.Tabl
         return rows, empty
     keep = pc.is_in(positions, value_set=firsts)
     later = rows.filter(pc.invert(keep))
-    reason = pa.array(np.full(later.num_rows, DUPLICATE_IN_BATCH, dtype=object), pa.string())
+    reason = pa.repeat(pa.scalar(DUPLICATE_IN_BATCH), later.num_rows)
     return rows.filter(keep), later.append_column("reason", reason)
 
 
@@ -297,7 +297,7 @@ class ProvincialTarget:
         out = {}
         for column in table.columns:
             if column.name == "scope":
-                out["scope"] = pa.array(np.full(n, self.scope, dtype=object), pa.string())
+                out["scope"] = pa.repeat(pa.scalar(self.scope), n)
             elif column.name == "partition_code" and column.info.get("derived"):
                 out["partition_code"] = self._partitions_of(rows)
             else:
@@ -309,7 +309,7 @@ class ProvincialTarget:
         rules = partition_rules()
         n = rows.num_rows
         if self.scope == "T":
-            return pa.array(np.full(n, self._test(), dtype=object), pa.string())
+            return pa.repeat(pa.scalar(self._test()), n)
         cities = rows.column("source_city")
         known = pc.unique(cities)
         provisional = pc.take(

@@ -8,6 +8,15 @@ from extractors import SourceEndpoint
 from jinbao.spec import EntitySpec, SourceSpec
 
 NUMBERS_ROWS = 30_000
+# the demo city's dbo.numbers table as a spec declares it: (column, legacy type)
+NUMBERS = [
+    ("id", "int"),
+    ("big", "bigint"),
+    ("name", "varchar(40)"),
+    ("amount", "decimal(14,2)"),
+    ("ts", "datetime"),
+    ("f", "float"),
+]
 
 
 @pytest.fixture(scope="session")

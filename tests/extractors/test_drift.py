@@ -3,17 +3,9 @@
 import pytest
 
 from extractors import check_schema
-from tests.extractors.conftest import entity_spec, source_spec
+from tests.extractors.conftest import NUMBERS, entity_spec, source_spec
 
 pytestmark = pytest.mark.simulator
-NUMBERS = [
-    ("id", "int"),
-    ("big", "bigint"),
-    ("name", "varchar(40)"),
-    ("amount", "decimal(14,2)"),
-    ("ts", "datetime"),
-    ("f", "float"),
-]
 
 
 @pytest.mark.parametrize("driver", ["pymssql", "pyodbc"])

@@ -12,7 +12,7 @@ import pytest
 
 from extractors import extract_entity, extract_parallel
 from extractors.parallel import split_ranges
-from tests.extractors.conftest import NUMBERS_ROWS, entity_spec, source_spec
+from tests.extractors.conftest import NUMBERS, NUMBERS_ROWS, entity_spec, source_spec
 
 pytestmark = pytest.mark.simulator
 DRIVERS = ["pymssql", "pyodbc", "arrow_odbc"]
@@ -22,16 +22,6 @@ def _types_entity():
     from fixtures.tds.demo import TYPES_DEMO_COLUMNS
 
     return entity_spec("types_demo", [(name, legacy) for name, _, legacy in TYPES_DEMO_COLUMNS], ["id"])
-
-
-NUMBERS = [
-    ("id", "int"),
-    ("big", "bigint"),
-    ("name", "varchar(40)"),
-    ("amount", "decimal(14,2)"),
-    ("ts", "datetime"),
-    ("f", "float"),
-]
 
 
 @pytest.mark.parametrize("driver", DRIVERS)

@@ -8,18 +8,10 @@ import pyarrow as pa
 import pytest
 
 from extractors import extract_entity, extract_parallel
-from tests.extractors.conftest import NUMBERS_ROWS, entity_spec, source_spec
+from tests.extractors.conftest import NUMBERS, NUMBERS_ROWS, entity_spec, source_spec
 
 pytestmark = pytest.mark.simulator
 DRIVERS = ["pymssql", "pyodbc", "arrow_odbc"]
-NUMBERS = [
-    ("id", "int"),
-    ("big", "bigint"),
-    ("name", "varchar(40)"),
-    ("amount", "decimal(14,2)"),
-    ("ts", "datetime"),
-    ("f", "float"),
-]
 
 
 @pytest.mark.parametrize("driver", ["pymssql", "pyodbc"])

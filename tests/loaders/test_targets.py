@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pyarrow as pa
 
+from tests.rows import contribution_row
 from transforms.normalize import unified_schema
 
 
@@ -184,23 +185,7 @@ def test_quarantine_keeps_the_first_batch_and_drops_stale_rows(target):
 
 
 def _payment(key, base="100.00", period=202401, id_number="11010519491231002X"):
-    return {
-        "source_city": "daqing",
-        "source_key": key,
-        "id_number": id_number,
-        "employer_no": "E1",
-        "insurance_type": "110",
-        "fee_period": period,
-        "accounting_period": period,
-        "payment_type": "1",
-        "contribution_base": Decimal(base),
-        "employer_due": Decimal("16.00"),
-        "employer_to_account": Decimal("0.00"),
-        "individual_due": Decimal("8.00"),
-        "individual_to_account": Decimal("8.00"),
-        "received_flag": "1",
-        "received_date": dt.date(2024, 2, 1),
-    }
+    return contribution_row(key, city="daqing", base=base, period=period, id_number=id_number)
 
 
 def _payments(*rows):

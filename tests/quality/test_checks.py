@@ -1,30 +1,10 @@
-import datetime as dt
 from decimal import Decimal
 
 import pyarrow as pa
 
 from quality.reconcile import EntityReconciliation, money_total
+from tests.rows import contribution_row as _contribution
 from transforms.normalize import unified_schema
-
-
-def _contribution(row_id, id_number="11010519491231002X", base="5000.00", insurance="110", period=202401):
-    return {
-        "source_city": "harbin",
-        "source_key": str(row_id),
-        "id_number": id_number,
-        "employer_no": "E1",
-        "insurance_type": insurance,
-        "fee_period": period,
-        "accounting_period": period,
-        "payment_type": "1",
-        "contribution_base": Decimal(base),
-        "employer_due": Decimal("800.00"),
-        "employer_to_account": Decimal("0.00"),
-        "individual_due": Decimal("400.00"),
-        "individual_to_account": Decimal("400.00"),
-        "received_flag": "1",
-        "received_date": dt.date(2024, 2, 1),
-    }
 
 
 def test_expectations_name_each_failing_row(checker):

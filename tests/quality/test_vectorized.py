@@ -1,7 +1,6 @@
 """The vectorized suite evaluation must give Great Expectations' own verdict, row for row."""
 
 import datetime as dt
-from decimal import Decimal
 
 import pyarrow as pa
 import pytest
@@ -10,27 +9,12 @@ from quality.checks import BatchChecker, CheckResult, PageChecker
 from quality.exceptions import UnsupportedExpectation
 from quality.expectations import Rule, rules_for
 from quality.vectorized import evaluate_rules, unexpected_mask
+from tests.rows import contribution_row
 from transforms.normalize import unified_schema
 
 
-def _contribution(key, id_number="11010519491231002X", base="5000.00", insurance="110", period=202401):
-    return {
-        "source_city": "daqing",
-        "source_key": key,
-        "id_number": id_number,
-        "employer_no": "E1",
-        "insurance_type": insurance,
-        "fee_period": period,
-        "accounting_period": period,
-        "payment_type": "1",
-        "contribution_base": None if base is None else Decimal(base),
-        "employer_due": Decimal("800.00"),
-        "employer_to_account": Decimal("0.00"),
-        "individual_due": Decimal("400.00"),
-        "individual_to_account": Decimal("400.00"),
-        "received_flag": "1",
-        "received_date": dt.date(2024, 2, 1),
-    }
+def _contribution(key, **kw):
+    return contribution_row(key, city="daqing", **kw)
 
 
 def _person(no, id_number="11010519491231002X", name="张三", sex="1", division="230100"):
