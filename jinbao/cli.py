@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -19,7 +20,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-console = Console()
+# rich cuts tables to 80 columns when output is a file or a CI log; the summary needs about 110
+console = Console(width=None if sys.stdout.isatty() else 120)
 
 
 class Driver(StrEnum):

@@ -41,8 +41,10 @@ class BatchChecker:
 
         from quality.expectations import suite_for
 
+        logging.getLogger("great_expectations").setLevel(
+            logging.ERROR
+        )  # before the context says it made a tmp dir
         self._ctx = gx.get_context(mode="ephemeral")
-        logging.getLogger("great_expectations").setLevel(logging.ERROR)
         self._ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
         self._source = self._ctx.data_sources.add_pandas("jinbao_batches")
         self._defs = {}
