@@ -41,9 +41,10 @@ class BatchChecker:
 
         from quality.expectations import suite_for
 
-        logging.getLogger("great_expectations").setLevel(
-            logging.ERROR
-        )  # before the context says it made a tmp dir
+        # quiet before the context is made (it announces its temporary directory); some of Great Expectations'
+        # modules set their own logger's level, so each is quieted, not only the package's
+        for name in [n for n in logging.root.manager.loggerDict if n.startswith("great_expectations")]:
+            logging.getLogger(name).setLevel(logging.ERROR)
         self._ctx = gx.get_context(mode="ephemeral")
         self._ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
         self._source = self._ctx.data_sources.add_pandas("jinbao_batches")
