@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 
 import psycopg
@@ -110,11 +111,30 @@ class PostgresTarget(ProvincialTarget):
         return rows.num_rows
 
     def ensure_schema(self) -> None:
+        """Create the schema unless it is already this version's.
+
+        Even the ``IF NOT EXISTS`` forms lock what they name (``COMMENT ON`` takes SHARE UPDATE
+        EXCLUSIVE), so running them while another city's load holds its tables deadlocks. The
+        schema's comment carries a fingerprint of the DDL; when it matches nothing is locked.
+        """
+        statements = ddl_statements("postgresql")
+        fingerprint = f"jinbao schema {hashlib.sha256(chr(10).join(statements).encode()).hexdigest()[:16]}"
+        if self._schema_comment() == fingerprint:
+            return
         with self.con.transaction():
             # one schema creation at a time when several cities start loading together
             self.con.execute("SELECT pg_advisory_xact_lock(hashtext('jinbao.ensure_schema'))")
-            for statement in ddl_statements("postgresql"):
+            if self._schema_comment() == fingerprint:  # made while this one waited
+                return
+            for statement in statements:
                 self.con.execute(statement)
+            self.con.execute(f"COMMENT ON SCHEMA {SCHEMA} IS '{fingerprint}'")
+
+    def _schema_comment(self) -> str | None:
+        row = self.con.execute(
+            "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = %s", [SCHEMA]
+        ).fetchone()
+        return row[0] if row else None
 
     def lock_persons(self) -> None:
         """Person consolidation of concurrent city loads is serialized (held until the page commits)."""
