@@ -52,6 +52,19 @@ def _flat(a):
     return a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a
 
 
+def _unique_strings(chunks: list[pa.Array]) -> pa.Array:
+    return pc.unique(pa.chunked_array(chunks, pa.string())) if chunks else pa.array([], pa.string())
+
+
+def _concat(tables: list[pa.Table], columns: list[str]) -> pa.Table:
+    """The tables one after another; an empty table of string ``columns`` when there are none."""
+    if not tables:
+        return pa.table({c: pa.array([], pa.string()) for c in columns})
+    return pa.concat_tables(
+        [t.select(columns).cast(pa.schema([(c, pa.string()) for c in columns])) for t in tables]
+    )
+
+
 def first_of_each_key(rows: pa.Table, key: list[str]) -> tuple[pa.Table, pa.Table]:
     """(the first row of each key, in order; every later row with a key already seen, with a ``reason``)."""
     n = rows.num_rows
@@ -235,6 +248,7 @@ class ProvincialTarget:
         try:
             if getattr(self, "_initial", {}).get(entity):
                 placed = self._placed(entity, rows)
+                self._note_placed(entity, placed)
                 already = self.insert_new(name, placed) or 0
                 if already == placed.num_rows:
                     return ApplyResult(inserted=already, updated=0, unchanged=0, rejected=rejected)
@@ -248,13 +262,10 @@ class ProvincialTarget:
                 else ""
             )
             self.execute(f"CREATE TEMP TABLE staged AS SELECT s.*{extra} FROM staged_all s {join}")
-            moved = 0
-            if placement:
-                differs = " OR ".join(f"t.{ident(k)} IS DISTINCT FROM s.{ident(k)}" for k in placement)
-                where_moved = f"EXISTS (SELECT 1 FROM staged s WHERE {same_business} AND ({differs}))"
-                moved = int(self.fetchall(f"SELECT count(*) FROM {name} t WHERE {where_moved}")[0][0])
-                if moved:
-                    self.execute(f"DELETE FROM {name} t WHERE {where_moved}")
+            if self._tracking() and entity in PARTITIONED and entity != "person":
+                self._note_placed(
+                    entity, self.fetch_arrow("SELECT DISTINCT id_number, partition_code FROM staged")
+                )
             same = " AND ".join(f"t.{ident(c)} IS NOT DISTINCT FROM s.{ident(c)}" for c in cols)
             counts = self.fetchall(
                 f"SELECT count(*) FILTER (WHERE t.{ident(pk[0])} IS NULL), "
@@ -262,6 +273,22 @@ class ProvincialTarget:
                 f"count(*) FILTER (WHERE t.{ident(pk[0])} IS NOT NULL AND ({same})) "
                 f"FROM staged s LEFT JOIN {name} t ON {on_pk}"
             )[0]
+            moved = 0
+            if placement and counts[0]:
+                # Only a row not found at its own placement can have an older copy placed elsewhere.
+                # Looking for one probes every partition's index, so the rows found in place (all of
+                # them when a run only updates) are not looked for.
+                self.execute("DROP TABLE IF EXISTS unplaced")
+                self.execute(
+                    f"CREATE TEMP TABLE unplaced AS SELECT * FROM staged s "
+                    f"WHERE NOT EXISTS (SELECT 1 FROM {name} t WHERE {on_pk})"
+                )
+                self.analyze("unplaced")
+                differs = " OR ".join(f"t.{ident(k)} IS DISTINCT FROM s.{ident(k)}" for k in placement)
+                where_moved = f"EXISTS (SELECT 1 FROM unplaced s WHERE {same_business} AND ({differs}))"
+                moved = int(self.fetchall(f"SELECT count(*) FROM {name} t WHERE {where_moved}")[0][0])
+                if moved:
+                    self.execute(f"DELETE FROM {name} t WHERE {where_moved}")
             non_pk = [c for c in cols if c not in pk]
             update = ", ".join(f"{ident(c)} = excluded.{ident(c)}" for c in non_pk)
             # Only rows that differ are written: an unchanged row is not touched at all.
@@ -514,28 +541,47 @@ class ProvincialTarget:
             f"ON CONFLICT (scope, employer_id) DO UPDATE SET {update} WHERE {changed}"
         )
 
+    # Entities whose rows decide a person's partition (config/partitions.yml); contributions and
+    # accounts only follow it.
+    _ROUTING_ENTITIES = ("person", "person_xref", "enrolment", "employer_xref")
+
+    def _tracking(self) -> bool:
+        return self.__dict__.get("_touched") is not None
+
     def _note_touched(self, entity: str, rows: pa.Table) -> None:
-        """Remember whom this run wrote rows for: an incremental run routes only them (see :meth:`route_partitions`)."""
+        """Remember whom this run wrote routing rows for: an incremental run routes only them (see :meth:`route_partitions`)."""
         touched = self.__dict__.get("_touched")
-        if touched is None:  # not asked for: a full load routes the whole city
+        if (
+            touched is None or entity not in self._ROUTING_ENTITIES
+        ):  # untracked: a full load routes the whole city
             return
         if "id_number" in rows.column_names:
             touched["ids"].append(pc.unique(_flat(rows.column("id_number"))))
         if entity == "employer_xref":
             touched["employers"].append(rows.select(["source_city", "employer_no"]))
 
+    def _note_placed(self, entity: str, placed: pa.Table) -> None:
+        """Remember the partition each person's rows were placed in by this run (incremental runs only)."""
+        touched = self.__dict__.get("_touched")
+        if touched is None or entity not in PARTITIONED or entity == "person":
+            return
+        pairs = placed.select(["id_number", "partition_code"])
+        touched["placed"].append(pairs.group_by(["id_number", "partition_code"]).aggregate([]))
+
     def begin_run(self, track_touched: bool = False) -> None:
         """Start a run: forget what an earlier one wrote; ``track_touched`` to route only whom this run writes."""
         self.__dict__.pop("_touched", None)
         if track_touched:
-            self._touched = {"ids": [], "employers": []}
+            self._touched = {"ids": [], "employers": [], "placed": []}
 
     def route_partitions(self, city: str, only_touched: bool = False) -> int:
         """Move the city's production persons (and their rows) to the partition the rules give them.
 
-        ``only_touched`` (incremental runs): only the persons this run wrote rows for, and those enrolled
-        at an employer it wrote, can have changed partition or have a row placed before a move; the
-        rest of the city was routed by the runs that wrote it.
+        ``only_touched`` (incremental runs): only the persons this run wrote person or enrolment rows
+        for, and those enrolled at an employer it wrote, can have changed partition; the rest of the
+        city was routed by the runs that wrote it. Rows follow their person: all rows of a person
+        moved here, and the rows this run placed in a partition its person has left since (another
+        city's load moved the person between this run's read of the partition and its commit).
         """
         if self.scope == "T":
             return 0
@@ -545,21 +591,11 @@ class ProvincialTarget:
             f"SELECT id_number FROM {SCHEMA}.person_xref WHERE scope = 'P' AND source_city = {self.marker}"
         )
         touched = self.__dict__.get("_touched")
-        if only_touched and touched is not None:  # (untracked: the whole city, as a full load)
-            ids = (
-                pc.unique(pa.chunked_array(touched["ids"], pa.string()))
-                if touched["ids"]
-                else pa.array([], pa.string())
-            )
-            employers = (
-                pa.concat_tables(touched["employers"])
-                if touched["employers"]
-                else pa.table(
-                    {"source_city": pa.array([], pa.string()), "employer_no": pa.array([], pa.string())}
-                )
-            )
-            self.stage("touched_ids", pa.table({"id_number": ids}))
-            self.stage("touched_employers", employers)
+        incremental = only_touched and touched is not None  # (untracked: the whole city, as a full load)
+        if incremental:
+            self.stage("touched_ids", pa.table({"id_number": _unique_strings(touched["ids"])}))
+            self.stage("touched_employers", _concat(touched["employers"], ["source_city", "employer_no"]))
+            self.stage("placed_persons", _concat(touched["placed"], ["id_number", "partition_code"]))
             self.execute("DROP TABLE IF EXISTS routed_ids")
             self.execute(
                 "CREATE TEMP TABLE routed_ids AS SELECT id_number FROM touched_ids UNION "
@@ -582,6 +618,15 @@ class ProvincialTarget:
                 f"UPDATE {SCHEMA}.person SET partition_code = m.new_partition FROM partition_moves m "
                 f"WHERE {SCHEMA}.person.id_number = m.id_number AND {SCHEMA}.person.partition_code = m.old_partition"
             )
+        if incremental:
+            self.execute("DROP TABLE IF EXISTS swept_ids")
+            self.execute(
+                "CREATE TEMP TABLE swept_ids AS SELECT id_number FROM partition_moves UNION "
+                f"SELECT pl.id_number FROM placed_persons pl JOIN {SCHEMA}.person p ON p.id_number = pl.id_number "
+                f"WHERE p.partition_code <> '{self._test()}' AND p.partition_code <> pl.partition_code"
+            )
+            self.analyze("swept_ids")
+            persons, params = "SELECT id_number FROM swept_ids", []
         # Every row follows its person. Each statement moves rows in place (UPDATE), so a row another
         # city's load commits meanwhile is never lost; one it placed before a move is put right by the
         # same sweep at the end of that city's load.

@@ -403,3 +403,60 @@ def test_a_schema_missing_a_table_is_completed(pg_url):
     t.ensure_schema()
     assert t.fetchall("SELECT count(*) FROM province.quarantine") == [(0,)]
     t.close()
+
+
+def _enrolment(city, id_number, retired="0"):
+    row = {
+        "source_city": city,
+        "id_number": id_number,
+        "insurance_type": "110",
+        "employer_no": "E1",
+        "enrolment_status": "1",
+        "payment_status": "1",
+        "enrolment_date": dt.date(2001, 7, 1),
+        "end_date": None,
+        "retired": retired,
+    }
+    return pa.Table.from_pylist([row], schema=unified_schema("enrolment"))
+
+
+@pytest.mark.postgres
+def test_an_incremental_run_moves_rows_it_placed_before_another_city_moved_their_person(pg_url):
+    """Daqing reads a shared person's partition (2) and places a new payment there; before it commits,
+    Harbin's load records the person's retirement and moves the person, and every row committed so
+    far, to partition 4. Daqing wrote no person or enrolment row, so it routes nobody; its own payment
+    must still end up beside its person."""
+    from jinbao.targets import open_target
+
+    pid = "230103190001010034"
+    daqing, harbin = open_target(pg_url), open_target(pg_url)
+    daqing.ensure_schema()
+    for t, city, key in ((daqing, "daqing", "1"), (harbin, "harbin", "H1")):
+        t.begin_run()
+        t.begin()
+        t.apply_persons(_persons(_person(pid, key, "李喆") | {"source_city": city}))
+        t.consolidate_persons()
+        t.begin_entity("enrolment", city)
+        t.apply("enrolment", _enrolment(city, pid))
+        t.commit()
+        t.route_partitions(city)
+    assert daqing.fetchall("SELECT partition_code FROM province.person") == [("2",)]
+
+    daqing.begin_run(track_touched=True)
+    daqing.begin_entity("contribution", "daqing")
+    daqing.begin()
+    daqing.apply("contribution", _payments(_payment("7", id_number=pid)))  # placed in 2, not committed
+    harbin.begin_run(track_touched=True)
+    harbin.begin_entity("enrolment", "harbin")
+    harbin.begin()
+    harbin.apply("enrolment", _enrolment("harbin", pid, retired="1"))
+    harbin.commit()
+    assert harbin.route_partitions("harbin", only_touched=True) == 1
+    daqing.commit()
+    daqing.route_partitions("daqing", only_touched=True)
+
+    assert daqing.fetchall("SELECT partition_code FROM province.person") == [("4",)]
+    assert daqing.fetchall("SELECT source_key, partition_code FROM province.contribution") == [("7", "4")]
+    assert daqing.fetchall("SELECT DISTINCT partition_code FROM province.enrolment") == [("4",)]
+    daqing.close()
+    harbin.close()
