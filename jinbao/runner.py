@@ -41,6 +41,9 @@ class CityRun:
     entities: dict[str, EntityReconciliation] = field(default_factory=dict)
     batch_failures: list[str] = field(default_factory=list)
     partition_moves: int = 0  # persons routed to another business partition by this run
+    # the city's source person numbers → ID numbers, read once the persons are loaded: every later
+    # entity looks its rows' persons up in it
+    person_index: PersonIndex | None = field(default=None, repr=False, compare=False)
 
     @property
     def reconciled(self) -> bool:
@@ -201,7 +204,11 @@ def run_entity(
     target.begin_entity(name, city)
     money = money_columns(name)
     needs_persons = name != "person" and "source_person_no" in entity.unified_columns
-    person_index = PersonIndex(target.person_index(city)) if needs_persons else None
+    if name == "person":
+        run.person_index = None  # this entity changes it
+    if needs_persons and run.person_index is None:
+        run.person_index = PersonIndex(target.person_index(city))
+    person_index = run.person_index if needs_persons else None
 
     def ledger(status: str) -> None:
         target.record_batch(
@@ -322,6 +329,8 @@ def run_entity(
         target.drop_stale_quarantine(city, name)
         rec.target_rows, rec.target_money = target.entity_totals(name, city, money)
         rec.target_quarantined = target.quarantine_count(name, city)
+    if name == "person":
+        run.person_index = None  # read afresh by the next entity that needs it
     # the routing and the next entities' lookups plan on what was just written
     target.refresh_statistics(name, rec.inserted + rec.updated)
     ledger("committed")

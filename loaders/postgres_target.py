@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 
 import psycopg
@@ -10,7 +9,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from loaders.exceptions import LoadError
-from loaders.schema import SCHEMA, ddl_statements
+from loaders.schema import SCHEMA, ddl_statements, schema_fingerprint
 from loaders.target import ProvincialTarget, ident
 
 
@@ -116,10 +115,9 @@ class PostgresTarget(ProvincialTarget):
 
         Even the ``IF NOT EXISTS`` forms lock what they name (``COMMENT ON`` takes SHARE UPDATE
         EXCLUSIVE), so running them while another city's load holds its tables deadlocks. The
-        schema's comment carries a fingerprint of the DDL; when it matches nothing is locked.
+        schema's comment carries a fingerprint of what the DDL is made from; when it matches nothing is locked.
         """
-        statements = ddl_statements("postgresql")
-        fingerprint = f"jinbao schema {hashlib.sha256(chr(10).join(statements).encode()).hexdigest()[:16]}"
+        fingerprint = f"jinbao schema {schema_fingerprint('postgresql')}"
         if self._schema_comment() == fingerprint:
             return
         with self.con.transaction():
@@ -127,7 +125,7 @@ class PostgresTarget(ProvincialTarget):
             self.con.execute("SELECT pg_advisory_xact_lock(hashtext('jinbao.ensure_schema'))")
             if self._schema_comment() == fingerprint:  # made while this one waited
                 return
-            for statement in statements:
+            for statement in ddl_statements("postgresql"):
                 self.con.execute(statement)
             self.con.execute(f"COMMENT ON SCHEMA {SCHEMA} IS '{fingerprint}'")
 

@@ -7,6 +7,8 @@ to the standard; Python names say what the value is.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import sqlalchemy as sa
 
 SCHEMA = "province"
@@ -380,6 +382,21 @@ def source_table(entity: str) -> str:
 
 # Contributions are sub-partitioned by fee period in PostgreSQL, by decade (plus a default for the rest).
 PERIOD_RANGES = [(199001, 200001), (200001, 201001), (201001, 202001), (202001, 203001)]
+
+
+def schema_fingerprint(engine: str) -> str:
+    """A digest of what :func:`ddl_statements` is made from (this module, the partition rules, SQLAlchemy).
+
+    Cheaper than compiling the DDL: a load checks it on every run to leave a current schema alone.
+    """
+    import hashlib
+
+    from loaders import partitions
+
+    digest = hashlib.sha256(f"{engine} {sa.__version__}".encode())
+    for path in (Path(__file__), Path(partitions.__file__), partitions.CONFIG):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def ddl_statements(engine: str) -> list[str]:
