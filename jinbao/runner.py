@@ -308,13 +308,14 @@ def run_entity(
 
     def normalized(batch: pa.RecordBatch):
         watermark.see(batch)
-        return batch, normalize_batch(name, batch, entity, city, person_index=person_index)
+        norm = normalize_batch(name, batch, entity, city, person_index=person_index)
+        return batch, norm, checker.submit(name, norm.rows)
 
-    # Pages are extracted in their own threads and normalized in another, a bounded number ahead,
-    # while this thread loads: Arrow kernels and the database drivers let go of the GIL as they work.
+    # Pages are extracted in their own threads, then normalized and judged in another, a bounded number
+    # ahead, while this thread only loads: the database is the slowest stage, so this thread keeps it fed.
+    # Arrow kernels and the database drivers let go of the GIL as they work.
     pending = None
-    for batch, norm in ahead(extract_parallel(spec.source, entity, endpoint, since=since), normalized):
-        current = (batch, norm, checker.submit(name, norm.rows))
+    for current in ahead(extract_parallel(spec.source, entity, endpoint, since=since), normalized):
         if pending:
             finish(*pending)
         pending = current
