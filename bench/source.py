@@ -1,4 +1,4 @@
-"""The source side: a generated harbin at a given scale, its facts read straight from DuckDB, and the
+"""The source side: a generated city (daqing) at a given scale, its facts read straight from DuckDB, and the
 simulator serving it from its own process (so its CPU time is measured apart from the clients')."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def _generator_fingerprint() -> str:
 
 
 def ensure_city(scale: Scale, log=print) -> Path:
-    """Generate harbin at ``scale`` once (cached under .jinbao/bench) and return the DuckDB file."""
+    """Generate the bench city at ``scale`` once (cached under .jinbao/bench) and return the DuckDB file."""
     from fixtures.generator import generate_city
 
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
@@ -50,7 +50,7 @@ def ensure_city(scale: Scale, log=print) -> Path:
 class SourceFacts:
     """What the source holds, read from the DuckDB file itself (never through TDS)."""
 
-    table: str  # dbo.ac43
+    table: str  # dbo.T_PAYMENT
     columns: list[str]  # the spec's columns of the entity, in select order
     sql_types: dict[str, str]  # legacy SQL type per column (from the spec)
     rows: int

@@ -235,13 +235,11 @@ def run_entity(
 
     ledger("running")
 
-    def finish(batch: pa.RecordBatch, norm, pending_check) -> None:
-        """Apply one page: quarantine what the expectations refused, load the rest, one transaction."""
+    def judged(batch: pa.RecordBatch, norm, pending_check) -> tuple:
+        """A normalized page with what the expectations refused set aside, ready for :func:`finish`."""
         rows, quarantined = norm.rows, [norm.quarantined]
         q_money = norm.quarantined_money
         check = pending_check.result()
-        if check.batch_failures:
-            run.batch_failures.extend(f"{name}: {f}" for f in check.batch_failures)
         if check.failed_rows:
             rows, failed = hold_back(rows, check.failed_rows)
             quarantined.append(
@@ -255,7 +253,12 @@ def run_entity(
                 )
             )
             q_money += money_total(failed, money)
+        return batch, norm, check, rows, quarantined, q_money, target.prepare(name, rows)
 
+    def finish(batch, norm, check, rows, quarantined, q_money, prepared) -> None:
+        """Apply one page: quarantine what the expectations refused, load the rest, one transaction."""
+        if check.batch_failures:
+            run.batch_failures.extend(f"{name}: {f}" for f in check.batch_failures)
         target.begin()
         try:
             if name == "person":
@@ -263,7 +266,7 @@ def run_entity(
             elif name == "employer":
                 result = target.apply_employers(rows)
             else:
-                result = target.apply(name, rows)
+                result = target.apply(name, rows, prepared)
             if result.rejected.num_rows:
                 rej = result.rejected
                 quarantined.append(
@@ -309,7 +312,7 @@ def run_entity(
     def normalized(batch: pa.RecordBatch):
         watermark.see(batch)
         norm = normalize_batch(name, batch, entity, city, person_index=person_index)
-        return batch, norm, checker.submit(name, norm.rows)
+        return judged(batch, norm, checker.submit(name, norm.rows))
 
     # Pages are extracted in their own threads, then normalized and judged in another, a bounded number
     # ahead, while this thread only loads: the database is the slowest stage, so this thread keeps it fed.

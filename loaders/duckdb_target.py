@@ -51,7 +51,7 @@ class DuckDBTarget(ProvincialTarget):
         finally:
             self.con.unregister(f"{name}_arrow")
 
-    def insert_new(self, table: str, rows: pa.Table) -> int | None:
+    def insert_new(self, table: str, rows: pa.Table, payload=None) -> int | None:
         """Insert from the Arrow table in place; DuckDB has no savepoints, so rows already there are skipped."""
         self.con.register("new_rows_arrow", rows)
         try:

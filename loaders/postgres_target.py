@@ -94,18 +94,22 @@ class PostgresTarget(ProvincialTarget):
         # temp tables have no statistics until analysed: without them the merge joins plan as nested loops
         self.con.execute(f"ANALYZE {name}")
 
-    def _copy(self, table: str, rows: pa.Table) -> None:
+    def encode(self, rows: pa.Table) -> memoryview:
+        """Rows as CSV for COPY, rendered by Arrow's C++ writer (exact decimals as text)."""
         buf = io.BytesIO()
         pacsv.write_csv(rows, buf, pacsv.WriteOptions(include_header=False))
+        return buf.getbuffer()
+
+    def _copy(self, table: str, rows: pa.Table, csv: memoryview | None = None) -> None:
         cols = ", ".join(ident(c) for c in rows.column_names)
         with self.con.cursor().copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT csv)") as copy:
-            copy.write(buf.getbuffer())
+            copy.write(self.encode(rows) if csv is None else csv)
 
-    def insert_new(self, table: str, rows: pa.Table) -> int | None:
+    def insert_new(self, table: str, rows: pa.Table, payload: memoryview | None = None) -> int | None:
         """COPY straight into the (partitioned) table under a savepoint: all rows, or none when a key exists."""
         try:
             with self.con.transaction():  # a savepoint inside the page's transaction
-                self._copy(table, rows)
+                self._copy(table, rows, payload)
         except psycopg.errors.UniqueViolation:
             return None
         return rows.num_rows

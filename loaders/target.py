@@ -40,6 +40,17 @@ class ApplyResult:
     rejected: pa.Table  # rows refused by the key check, with a 'reason' column
 
 
+@dataclass(frozen=True)
+class PreparedPage:
+    """What a first load's direct insert of a page needs that the database does not: computed ahead."""
+
+    source: pa.Table  # the rows it was prepared from (apply() uses it only for these)
+    rows: pa.Table  # the first row of each key
+    rejected: pa.Table
+    placed: pa.Table  # rows with their placement columns, in the table's column order
+    payload: Any  # the engine's encoding of ``placed`` (CSV for PostgreSQL's COPY), or None
+
+
 def ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -215,7 +226,35 @@ class ProvincialTarget:
         return "TRUE"
 
     # -- entity rows ------------------------------------------------------------------------
-    def apply(self, entity: str, rows: pa.Table) -> ApplyResult:
+    def prepare(self, entity: str, rows: pa.Table) -> PreparedPage | None:
+        """Do ahead, in another thread, what :meth:`apply` will need for a first load's direct insert.
+
+        Reads nothing from the database: None when the entity is not being first-loaded or its
+        persons' partitions have not been read yet (the first page reads them).
+        """
+        if (
+            entity not in PARTITIONED
+            or entity == "person"
+            or not self.__dict__.get("_initial", {}).get(entity)
+        ):
+            return None
+        table = ENTITY_TABLES[entity]
+        derived = self._placement_sql(entity, "s.source_city")
+        if "partition_code" in derived and self.scope != "T":
+            cities = tuple(sorted(pc.unique(rows.column("source_city")).to_pylist()))
+            if cities not in self.__dict__.get("_partition_index", {}):
+                return None
+        business = [c.name for c in table.primary_key.columns if c.name not in PLACEMENT_COLUMNS]
+        given = [c.name for c in table.columns if c.name not in derived]
+        kept, rejected = first_of_each_key(rows.select(given), [k for k in business if k not in derived])
+        placed = self._placed(entity, kept)
+        return PreparedPage(rows, kept, rejected, placed, self.encode(placed))
+
+    def encode(self, rows: pa.Table) -> Any:
+        """The engine's encoding of rows for :meth:`insert_new` (none by default)."""
+        return None
+
+    def apply(self, entity: str, rows: pa.Table, prepared: PreparedPage | None = None) -> ApplyResult:
         """Upsert ``rows`` into ``province.<entity>`` in this target's scope; call inside a transaction.
 
         Rows are matched on their business key (the primary key without the columns
@@ -223,7 +262,8 @@ class ProvincialTarget:
         duplicated. Two rows with the same key in one batch are refused and returned
         in ``rejected`` for quarantine. While the city had nothing of ``entity`` when
         this run began, rows are placed in Arrow and written straight into the table
-        (:meth:`insert_new`): no staging table, no row comparison.
+        (:meth:`insert_new`): no staging table, no row comparison; ``prepared`` (from
+        :meth:`prepare`, for these very rows) has that work done already.
         """
         table = ENTITY_TABLES[entity]
         pk = [c.name for c in table.primary_key.columns]
@@ -239,17 +279,25 @@ class ProvincialTarget:
         )
         pk_list = ", ".join(ident(k) for k in pk)
         col_list = ", ".join(ident(c) for c in cols)
-        # within one batch every row has the same scope: duplicates are judged on the given key columns
-        rows, rejected = first_of_each_key(rows.select(given), [k for k in business if k not in derived])
+        initial = getattr(self, "_initial", {}).get(entity)
+        if not (initial and prepared is not None and prepared.source is rows):
+            prepared = None
+        if prepared is not None:
+            rows, rejected = prepared.rows, prepared.rejected
+        else:
+            # within one batch every row has the same scope: duplicates are judged on the given key columns
+            rows, rejected = first_of_each_key(rows.select(given), [k for k in business if k not in derived])
         if rows.num_rows == 0:
             return ApplyResult(inserted=0, updated=0, unchanged=0, rejected=rejected)
         self._note_touched(entity, rows)
         already = 0  # rows the direct insert wrote before it met a key the table already held
         try:
-            if getattr(self, "_initial", {}).get(entity):
-                placed = self._placed(entity, rows)
+            if initial:
+                placed = prepared.placed if prepared is not None else self._placed(entity, rows)
                 self._note_placed(entity, placed)
-                already = self.insert_new(name, placed) or 0
+                already = (
+                    self.insert_new(name, placed, prepared.payload if prepared is not None else None) or 0
+                )
                 if already == placed.num_rows:
                     return ApplyResult(inserted=already, updated=0, unchanged=0, rejected=rejected)
                 self._initial[entity] = False  # a key came twice across pages: compare rows from here on
@@ -309,7 +357,7 @@ class ProvincialTarget:
             rejected=rejected,
         )
 
-    def insert_new(self, table: str, rows: pa.Table) -> int | None:
+    def insert_new(self, table: str, rows: pa.Table, payload: Any = None) -> int | None:
         """Write ``rows`` (every column of ``table``, in order) into ``table``, none of whose keys it should hold.
 
         Returns how many rows were written: all of them, or, when a key is already there,

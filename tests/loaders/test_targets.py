@@ -460,3 +460,27 @@ def test_an_incremental_run_moves_rows_it_placed_before_another_city_moved_their
     assert daqing.fetchall("SELECT DISTINCT partition_code FROM province.enrolment") == [("4",)]
     daqing.close()
     harbin.close()
+
+
+def test_a_page_prepared_ahead_loads_as_it_would_unprepared(target):
+    target.begin_entity("contribution", "daqing")
+    target.begin()
+    rows = _payments(_payment("2", "200.00"), _payment("2", "999.99"), _payment("3", "300.00"))
+    assert target.prepare("contribution", rows) is None  # the persons' partitions are not read yet
+    target.apply("contribution", _payments(_payment("1")))  # ... the first page reads them
+    prepared = target.prepare("contribution", rows)
+    assert (prepared.rows.num_rows, prepared.rejected.column("source_key").to_pylist()) == (2, ["2"])
+    res = target.apply("contribution", rows, prepared)
+    assert (res.inserted, res.rejected.num_rows) == (2, 1)
+    other = _payments(_payment("4", "400.00"))
+    res = target.apply("contribution", other, prepared)  # prepared for other rows: not used
+    assert res.inserted == 1
+    target.commit()
+    assert target.fetchall(
+        "SELECT source_key, contribution_base, partition_code FROM province.contribution ORDER BY 1"
+    ) == [
+        ("1", Decimal("100.00"), "2"),
+        ("2", Decimal("200.00"), "2"),
+        ("3", Decimal("300.00"), "2"),
+        ("4", Decimal("400.00"), "2"),
+    ]
