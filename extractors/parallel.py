@@ -85,7 +85,7 @@ def extract_parallel(
         yield from extract_entity(source, entity, endpoint, since=since, rate=rate, page_rows=page_rows)
         return
 
-    out: queue.Queue = queue.Queue(maxsize=2 * len(ranges))
+    out: queue.Queue = queue.Queue(maxsize=len(ranges))  # pages wait downstream, not here: memory stays flat
     stop = threading.Event()
 
     def work(r: KeyRange) -> None:
