@@ -338,6 +338,7 @@ def run_entity(
         run.person_index = None  # read afresh by the next entity that needs it
     # the routing and the next entities' lookups plan on what was just written
     target.refresh_statistics(name, rec.inserted + rec.updated)
+    target.refresh_statistics("quarantine", rec.quarantined_rows)
     ledger("committed")
     return rec
 
