@@ -153,7 +153,7 @@ def read_money(
         return cents, lossy, pc.cast(values, EXACT)
     if pa.types.is_integer(values.type):
         cents = pc.cast(values, target)
-        return cents, pa.array([False] * n), pc.cast(cents, EXACT)
+        return cents, pa.repeat(pa.scalar(False), n), pc.cast(cents, EXACT)
     raise TypeError(f"cannot read {col.type} as money")
 
 
@@ -233,7 +233,7 @@ def _frame(batch: pa.Table, entity: EntitySpec, schema: pa.Schema) -> _Frame:
 
     up = entity.unpivot
     parts: list[_Frame] = []
-    any_group = pa.array([False] * n)
+    any_group = pa.repeat(pa.scalar(False), n)
     for code, mapping in up.groups.items():
         group, gexact, glossy = _read_columns(batch, up.columns, mapping, schema, entity.sentinels)
         lead = (
@@ -283,7 +283,7 @@ def _frame(batch: pa.Table, entity: EntitySpec, schema: pa.Schema) -> _Frame:
 def _row_money(exact: dict[str, pa.Array], money: list[str], n: int) -> pa.Array:
     """Per output row, the sum of its money columns exactly as the source held them."""
     # each addition widens the precision by one digit: start narrow, end at 38
-    total = pa.array([Decimal(0)] * n, pa.decimal128(30, 6))
+    total = pa.repeat(pa.scalar(Decimal(0), pa.decimal128(30, 6)), n)
     for m in money:
         if m in exact:
             total = pc.cast(pc.add(total, pc.fill_null(exact[m], Decimal(0))), pa.decimal128(30, 6))
@@ -377,7 +377,7 @@ def normalize_batch(
     for mask, code in reversed(first):
         reason = pc.if_else(mask, code if isinstance(code, pa.Array) else pa.scalar(str(code)), reason)
 
-    cols["source_city"] = pa.array([city] * n, pa.string())
+    cols["source_city"] = pa.repeat(pa.scalar(city, pa.string()), n)
     loose = pa.schema([f.with_nullable(True) for f in schema])
     out = [cols[f.name] if f.name in cols else pa.nulls(n, f.type) for f in schema]
     out = [
@@ -392,16 +392,16 @@ def normalize_batch(
     q_idx = pc.indices_nonzero(bad)
     q_src = batch.take(frame.src.take(q_idx))
     q_reason = reason.take(q_idx)
+    q_rows = q_src.to_pylist()  # quarantined rows are rare: their details and originals are per-row Python
     quarantined = pa.table(
         {
-            "source_city": pa.array([city] * len(q_idx), pa.string()),
-            "entity": pa.array([entity_name] * len(q_idx), pa.string()),
+            "source_city": pa.repeat(pa.scalar(city, pa.string()), len(q_idx)),
+            "entity": pa.repeat(pa.scalar(entity_name, pa.string()), len(q_idx)),
             "source_key": frame.key.take(q_idx),
             "reason_code": q_reason,
-            "reason_detail": pa.array(_details(q_src, q_reason, entity, code_fields), pa.string()),
+            "reason_detail": pa.array(_details(q_rows, q_reason, entity, code_fields), pa.string()),
             "original_values": pa.array(
-                [json.dumps(r, ensure_ascii=False, default=_json_default) for r in q_src.to_pylist()],
-                pa.string(),
+                [json.dumps(r, ensure_ascii=False, default=_json_default) for r in q_rows], pa.string()
             ),
         },
         schema=QUARANTINE_SCHEMA,
@@ -419,10 +419,11 @@ def normalize_batch(
     )
 
 
-def _details(q_src: pa.Table, reasons: pa.Array, entity: EntitySpec, code_fields: list[str]) -> list[str]:
+def _details(
+    src_rows: list[dict], reasons: pa.Array, entity: EntitySpec, code_fields: list[str]
+) -> list[str]:
     """Short human-readable detail per quarantined row (rare rows: a Python loop is fine here)."""
     out = []
-    src_rows = q_src.to_pylist()
     for row, code in zip(src_rows, reasons.to_pylist(), strict=True):
         if code == Reason.UNMAPPED_CODE:
             bad = []
