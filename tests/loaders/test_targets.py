@@ -484,3 +484,42 @@ def test_a_page_prepared_ahead_loads_as_it_would_unprepared(target):
         ("3", Decimal("300.00"), "2"),
         ("4", Decimal("400.00"), "2"),
     ]
+
+
+def _held(*keys, reason="ID_CHECK_DIGIT"):
+    from transforms.normalize import QUARANTINE_SCHEMA
+
+    return pa.Table.from_pylist(
+        [
+            {
+                "source_city": "harbin",
+                "entity": "person",
+                "source_key": k,
+                "reason_code": reason,
+                "reason_detail": "id check digit",
+                "original_values": f'{{"aac001": "{k}", "aac003": "王镕"}}',
+            }
+            for k in keys
+        ],
+        schema=QUARANTINE_SCHEMA,
+    )
+
+
+def test_a_first_run_records_its_quarantine_directly_and_a_later_run_settles_it(target):
+    target.begin_run()
+    target.begin_entity("person", "harbin")  # nothing of harbin's persons held back yet
+    target.begin()
+    target.quarantine(_held("P1", "P2"), "b1", page_keys=pa.array(["P1", "P2", "P3"]))
+    target.quarantine(_held("P2", "P4"), "b1", page_keys=pa.array(["P2", "P4"]))  # P2 read twice
+    target.commit()
+    assert target.drop_stale_quarantine("harbin", "person") == 0
+    rows = "SELECT source_key, first_batch_id, scope FROM province.quarantine ORDER BY 1"
+    assert target.fetchall(rows) == [("P1", "b1", "P"), ("P2", "b1", "P"), ("P4", "b1", "P")]
+
+    target.begin_run()
+    target.begin_entity("person", "harbin")  # the next run: P2 fixed at source, P4 no longer there
+    target.begin()
+    target.quarantine(_held("P1"), "b2", page_keys=pa.array(["P1", "P2"]))
+    target.commit()
+    assert target.drop_stale_quarantine("harbin", "person") == 1
+    assert target.fetchall(rows) == [("P1", "b1", "P")]
