@@ -59,6 +59,20 @@ class PostgresTarget(ProvincialTarget):
             ),
         )
 
+    def execute_by_key(self, sql, params=()):
+        """Probe the key's index once per page row, whatever the statistics say (call inside a transaction).
+
+        A page of 20,000 rows is compared with a 5M-row table in 0.3 s by index; with the table's
+        statistics behind a bulk load the planner took a hash join over all of it instead (5 s).
+        """
+        self.con.execute("SET LOCAL enable_hashjoin = off")
+        self.con.execute("SET LOCAL enable_mergejoin = off")
+        try:
+            return self.execute(sql, params)
+        finally:
+            self.con.execute("SET LOCAL enable_hashjoin = on")
+            self.con.execute("SET LOCAL enable_mergejoin = on")
+
     def analyze(self, table: str) -> None:
         self.con.execute(f"ANALYZE {table}")
 
