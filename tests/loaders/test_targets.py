@@ -462,6 +462,57 @@ def test_an_incremental_run_moves_rows_it_placed_before_another_city_moved_their
     harbin.close()
 
 
+def test_rows_placed_after_their_person_moved_follow_the_person(target):
+    """Placement reads the persons' partitions once per run; routing that moves a person must make the
+    next page read them again, or its rows would stay in the partition the person left."""
+    pid = "230103190001010034"
+    target.begin_run(track_touched=True)
+    target.begin()
+    target.apply_persons(_persons(_person(pid, "1", "李喆") | {"source_city": "daqing"}))
+    target.begin_entity("enrolment", "daqing")
+    target.apply("enrolment", _enrolment("daqing", pid))
+    target.commit()
+    target.route_partitions("daqing")
+    target.begin_entity("contribution", "daqing")
+    target.begin()
+    target.apply("contribution", _payments(_payment("7", id_number=pid)))  # the partitions are read: 2
+    target.commit()
+    target.begin_entity("enrolment", "daqing")
+    target.begin()
+    target.apply("enrolment", _enrolment("daqing", pid, retired="1"))
+    target.commit()
+    assert target.route_partitions("daqing", only_touched=True) == 1
+    target.begin_entity("contribution", "daqing")
+    target.begin()
+    target.apply("contribution", _payments(_payment("8", id_number=pid)))
+    target.commit()
+    assert target.fetchall("SELECT source_key, partition_code FROM province.contribution ORDER BY 1") == [
+        ("7", "4"),
+        ("8", "4"),
+    ]
+
+
+@pytest.mark.postgres
+def test_a_page_is_compared_by_index_even_where_statistics_favour_a_hash_join(pg_url):
+    """Behind a bulk load the table's statistics are stale; a page must still be compared key by key."""
+    from jinbao.targets import open_target
+
+    t = open_target(pg_url)
+    t.execute("CREATE TABLE big (k bigint PRIMARY KEY, v text)")
+    t.execute("INSERT INTO big SELECT g, 'x' FROM generate_series(1, 200000) g")
+    t.execute("ANALYZE big")
+    t.execute("CREATE TEMP TABLE page AS SELECT g AS k FROM generate_series(1, 100000, 2) g")
+    t.execute("ANALYZE page")
+    explain = "EXPLAIN SELECT p.k, b.v FROM page p LEFT JOIN big b ON b.k = p.k"
+    assert "Hash" in "\n".join(r[0] for r in t.fetchall(explain))  # what the planner prefers
+    t.begin()
+    plan = "\n".join(r[0] for r in t.execute_by_key(explain).fetchall())
+    assert "Nested Loop" in plan and "Index" in plan and "Hash" not in plan
+    assert t.fetchall("SHOW enable_hashjoin") == [("on",)]  # only that statement
+    t.commit()
+    t.close()
+
+
 def test_a_page_prepared_ahead_loads_as_it_would_unprepared(target):
     target.begin_entity("contribution", "daqing")
     target.begin()
