@@ -297,11 +297,11 @@ class ProvincialTarget:
             rows, rejected = first_of_each_key(rows.select(given), [k for k in business if k not in derived])
         if rows.num_rows == 0:
             return ApplyResult(inserted=0, updated=0, unchanged=0, rejected=rejected)
-        self._note_touched(entity, rows)
         already = 0  # rows the direct insert wrote before it met a key the table already held
         try:
             if initial:
                 placed = prepared.placed if prepared is not None else self._placed(entity, rows)
+                self._note_touched(entity, placed)
                 self._note_placed(entity, placed)
                 already = (
                     self.insert_new(name, placed, prepared.payload if prepared is not None else None) or 0
@@ -312,7 +312,6 @@ class ProvincialTarget:
             # Placed in Arrow from the persons' partitions read once per run (as a first load places
             # its rows): no staging round to derive them in SQL.
             placed = self._placed(entity, rows)
-            self._note_placed(entity, placed)
             self.stage("staged", placed, like=name)
             same = " AND ".join(f"t.{ident(c)} IS NOT DISTINCT FROM s.{ident(c)}" for c in cols)
             # One pass over the target's index compares every staged row; the upsert then touches only
@@ -328,6 +327,15 @@ class ProvincialTarget:
                 "SELECT count(*) FILTER (WHERE _new), count(*) FILTER (WHERE _differs), "
                 "count(*) FILTER (WHERE NOT _new AND NOT _differs) FROM compared"
             )[0]
+            if self._tracking() and (counts[0] or counts[1]):
+                # what routing has to look at again: the rows this page writes (an unchanged row was
+                # routed by the run that wrote it)
+                noted = [
+                    c for c in ("id_number", "partition_code", "source_city", "employer_no") if c in cols
+                ]
+                written = self.fetch_arrow(f"SELECT {', '.join(noted)} FROM compared WHERE _new OR _differs")
+                self._note_touched(entity, written)
+                self._note_placed(entity, written)
             moved = 0
             if placement and counts[0]:
                 # Only a row not found at its own placement can have an older copy placed elsewhere.
@@ -663,16 +671,18 @@ class ProvincialTarget:
         touched = self.__dict__.get("_touched")
         incremental = only_touched and touched is not None  # (untracked: the whole city, as a full load)
         if incremental:
+            employers = _concat(touched["employers"], ["source_city", "employer_no"])
             self.stage("touched_ids", pa.table({"id_number": _unique_strings(touched["ids"])}))
-            self.stage("touched_employers", _concat(touched["employers"], ["source_city", "employer_no"]))
-            self.stage("placed_persons", _concat(touched["placed"], ["id_number", "partition_code"]))
             self.execute("DROP TABLE IF EXISTS routed_ids")
-            self.execute(
-                "CREATE TEMP TABLE routed_ids AS SELECT id_number FROM touched_ids UNION "
-                f"SELECT e.id_number FROM {SCHEMA}.enrolment e JOIN touched_employers t "
-                "ON e.source_city = t.source_city AND e.employer_no = t.employer_no "
-                f"WHERE e.partition_code <> '{self._test()}'"
-            )
+            also = ""
+            if employers.num_rows:  # (joining enrolment for no employer still reads all of it)
+                self.stage("touched_employers", employers)
+                also = (
+                    f" UNION SELECT e.id_number FROM {SCHEMA}.enrolment e JOIN touched_employers t "
+                    "ON e.source_city = t.source_city AND e.employer_no = t.employer_no "
+                    f"WHERE e.partition_code <> '{self._test()}'"
+                )
+            self.execute(f"CREATE TEMP TABLE routed_ids AS SELECT id_number FROM touched_ids{also}")
             self.analyze("routed_ids")
             persons, params = "SELECT id_number FROM routed_ids", []
         routed = routing_select(partition_rules(), SCHEMA, persons)
@@ -689,12 +699,19 @@ class ProvincialTarget:
                 f"WHERE {SCHEMA}.person.id_number = m.id_number AND {SCHEMA}.person.partition_code = m.old_partition"
             )
         if incremental:
+            placed = _concat(touched["placed"], ["id_number", "partition_code"])
+            if not n and not placed.num_rows:
+                return 0  # nobody moved, and this run placed no row that could have to follow someone
             self.execute("DROP TABLE IF EXISTS swept_ids")
-            self.execute(
-                "CREATE TEMP TABLE swept_ids AS SELECT id_number FROM partition_moves UNION "
-                f"SELECT pl.id_number FROM placed_persons pl JOIN {SCHEMA}.person p ON p.id_number = pl.id_number "
-                f"WHERE p.partition_code <> '{self._test()}' AND p.partition_code <> pl.partition_code"
-            )
+            also = ""
+            if placed.num_rows:
+                self.stage("placed_persons", placed)
+                also = (
+                    f" UNION SELECT pl.id_number FROM placed_persons pl JOIN {SCHEMA}.person p "
+                    f"ON p.id_number = pl.id_number WHERE p.partition_code <> '{self._test()}' "
+                    "AND p.partition_code <> pl.partition_code"
+                )
+            self.execute(f"CREATE TEMP TABLE swept_ids AS SELECT id_number FROM partition_moves{also}")
             self.analyze("swept_ids")
             persons, params = "SELECT id_number FROM swept_ids", []
         # Every row follows its person. Each statement moves rows in place (UPDATE), so a row another
