@@ -266,6 +266,14 @@ def run_jinbao(args: dict) -> dict:
     from jinbao.targets import open_target
 
     spec = with_driver(city_spec(args["city"]), args.get("driver"))
+    # Imports are outside the timed part for every method (pandas and dlt import theirs above): the
+    # modules a jinbao run imports on first use are imported here.
+    if spec.source.driver == "arrow_odbc":
+        import arrow_odbc  # noqa: F401
+    import pyarrow.dataset  # noqa: F401
+
+    import loaders.postgres_target  # noqa: F401
+
     endpoint = SourceEndpoint("127.0.0.1", args["port"], args["user"], args["password"], spec.source.database)
     clock = StageClock()
     cpu = CpuWatch()
