@@ -33,9 +33,12 @@ def endpoint_from_env(env_prefix: str, database: str | None = None, environ=os.e
     if missing:
         names = ", ".join(f"{env_prefix}_{k}" for k in missing)
         raise EndpointNotConfigured(f"set {names} to say where the city's legacy database is")
+    port = environ[f"{env_prefix}_PORT"]
+    if not port.strip().isdigit() or not 0 < int(port) < 65536:
+        raise EndpointNotConfigured(f"{env_prefix}_PORT must be a TCP port number, not {port!r}")
     return SourceEndpoint(
         host=environ[f"{env_prefix}_HOST"],
-        port=int(environ[f"{env_prefix}_PORT"]),
+        port=int(port),
         user=environ[f"{env_prefix}_USER"],
         password=environ[f"{env_prefix}_PASSWORD"],
         database=environ.get(f"{env_prefix}_DATABASE", database),

@@ -52,6 +52,12 @@ def _summary(runs) -> None:
         console.print(t)
 
 
+def _driver_message(exc: Exception) -> str:
+    """A driver error's text without its bytes repr (pymssql gives ``(208, b'...')``)."""
+    parts = [a.decode(errors="replace") if isinstance(a, bytes) else str(a) for a in exc.args]
+    return " ".join(" ".join(p.split()) for p in parts) or type(exc).__name__
+
+
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s"
@@ -81,6 +87,7 @@ def demo(
         )
 
     try:
+        reports.mkdir(parents=True, exist_ok=True)  # before loading: a load must not end without its report
         with console.status("loading simulated cities through FreeTDS..."):
             result = run_demo(
                 persons=persons,
@@ -118,7 +125,7 @@ def load(
     Only a city whose cutover is executed (and not rolled back) is loaded, unless --force.
     """
     from extractors import endpoint_from_env
-    from jinbao.cutover import load_refusal
+    from jinbao.cutover import city_held, load_refusal
     from jinbao.runner import run_city
     from jinbao.spec import city_spec
     from jinbao.targets import open_target
@@ -128,16 +135,18 @@ def load(
     try:
         spec = city_spec(city)
         endpoint = endpoint_from_env(spec.source.env_prefix, spec.source.database)
+        reports.mkdir(parents=True, exist_ok=True)  # before loading: a load must not end without its report
         with open_target(target) as tgt:
             tgt.ensure_schema()
-            why_not = load_refusal(tgt, spec.city)
-            if why_not and not force:
-                console.print(f"[red]error:[/] {why_not}", soft_wrap=True)
-                raise typer.Exit(2)
-            if why_not:
-                console.print(f"[yellow]forced:[/] {why_not}", soft_wrap=True)
-            run = run_city(spec, endpoint, tgt, mode="incremental" if incremental else "full")
-            path = write_report(run, tgt, reports, target_label=tgt.url)
+            with city_held(tgt, spec.city):
+                why_not = load_refusal(tgt, spec.city)
+                if why_not and not force:
+                    console.print(f"[red]error:[/] {why_not}", soft_wrap=True)
+                    raise typer.Exit(2)
+                if why_not:
+                    console.print(f"[yellow]forced:[/] {why_not}", soft_wrap=True)
+                run = run_city(spec, endpoint, tgt, mode="incremental" if incremental else "full")
+                path = write_report(run, tgt, reports, target_label=tgt.url)
     except JinbaoError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from exc
@@ -194,6 +203,7 @@ def cutover(
     step = chosen[0]
     try:
         spec = city_spec(city)
+        reports.mkdir(parents=True, exist_ok=True)  # before the step: it must not end without its report
         with contextlib.ExitStack() as stack:
             if simulated:
                 from fixtures.tds import TdsServer
@@ -294,8 +304,11 @@ def inspect_encoding(
             if spec.source.dialect == "sybase"
             else f"SELECT {limit}* FROM {name}"
         )
-        cur.execute(sql)
-        rows = cur.fetchall()
+        try:
+            cur.execute(sql)
+            rows = cur.fetchall()
+        except Exception as exc:  # the driver's own error types: one line, not a traceback
+            raise JinbaoError(f"{city}: cannot read {table}: {_driver_message(exc)}") from exc
     values = [v for r in rows for v in r if isinstance(v, str)]
     scores = score_values(values, spec.source.charset.declared)
     t = Table("candidate", "decodable", "ideographs", "mojibake", "score", "sample")
@@ -319,7 +332,9 @@ def inspect_encoding(
 @app.command()
 def simulate(
     city: str,
-    port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1 (0 picks a free one)")] = 0,
+    port: Annotated[
+        int, typer.Option(help="TCP port on 127.0.0.1 (0 picks a free one)", min=0, max=65535)
+    ] = 0,
     persons: int = 5000,
     seed: int = 20261203,
 ) -> None:
@@ -389,5 +404,18 @@ def cities() -> None:
     console.print(t)
 
 
+def main() -> None:
+    """The console script: errors jinbao raises on purpose, and the system's (a port taken, a directory
+    that cannot be written), end in one line and exit 2; anything else is a bug and shows its traceback."""
+    try:
+        app()
+    except JinbaoError as exc:
+        console.print(f"[red]error:[/] {exc}", soft_wrap=True)
+        sys.exit(2)
+    except OSError as exc:
+        console.print(f"[red]error:[/] {exc}", soft_wrap=True)
+        sys.exit(2)
+
+
 if __name__ == "__main__":
-    app()
+    main()

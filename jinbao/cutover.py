@@ -10,6 +10,7 @@ until then (:func:`load_refusal`).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from dataclasses import dataclass, field
@@ -127,6 +128,22 @@ def load_refusal(target: ProvincialTarget, city: str) -> str | None:
     return f"{city}: refusing a production load: " + why.format(city=city) + " (or use --force)"
 
 
+@contextlib.contextmanager
+def city_held(target: ProvincialTarget, city: str):
+    """Hold ``city`` for one load or cutover step: none of them runs beside another of the same city.
+
+    A load beside a rollback would put rows back into a city the rollback just removed.
+    """
+    if not target.try_lock(f"cutover.{city}"):
+        raise CutoverOrderError(
+            f"{city}: a cutover step or a load of this city is running; try again when it ends"
+        )
+    try:
+        yield
+    finally:
+        target.unlock(f"cutover.{city}")
+
+
 def _begin_log(
     target: ProvincialTarget, city: str, step: str, started: dt.datetime, batch_id: str | None
 ) -> None:
@@ -177,13 +194,11 @@ def run_step(
         raise ValueError(f"step must be one of {STEPS}")
     target.scope = "P"
     target.ensure_schema()
-    if not target.try_lock(f"cutover.{spec.city}"):
-        raise CutoverOrderError(f"{spec.city}: another cutover step of this city is running")
     try:
-        return _run_step(step, spec, endpoint, target, reports_dir, force=force, checker=checker)
+        with city_held(target, spec.city):
+            return _run_step(step, spec, endpoint, target, reports_dir, force=force, checker=checker)
     finally:
         target.scope = "P"
-        target.unlock(f"cutover.{spec.city}")
 
 
 def _run_step(step, spec, endpoint, target, reports_dir, *, force, checker) -> StepResult:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from extractors import SourceEndpoint
+from jinbao.errors import JinbaoError
 from jinbao.runner import CityRun, run_city
 from jinbao.spec import CitySpec, all_cities, city_spec
 from jinbao.targets import open_target
@@ -35,7 +36,10 @@ def simulated_city_db(spec: CitySpec, persons: int, seed: int, sim_dir: Path = S
     if not path.exists():
         tmp = path.with_suffix(".tmp.duckdb")
         tmp.unlink(missing_ok=True)
-        generate_city(variant, tmp, persons=persons, seed=seed)
+        try:
+            generate_city(variant, tmp, persons=persons, seed=seed)
+        except ValueError as exc:  # too few persons to make the city
+            raise JinbaoError(f"cannot simulate {spec.city}: {exc}; give more persons") from exc
         tmp.rename(path)
     return path
 
@@ -53,7 +57,10 @@ def simulated_province(
     if not (out / "province_truth.duckdb").exists():
         tmp = out.with_name(out.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-        generate_province(tmp, persons=persons, seed=seed, cities=variants)
+        try:
+            generate_province(tmp, persons=persons, seed=seed, cities=variants)
+        except ValueError as exc:  # too few persons to make every city
+            raise JinbaoError(f"cannot simulate the province: {exc}; give more persons") from exc
         shutil.rmtree(out, ignore_errors=True)
         tmp.rename(out)
     return {s.city: out / f"{s.simulator.variant}.duckdb" for s in specs}

@@ -33,7 +33,7 @@ def load_city_with_airflow_connections(
     unless ``force``: the nightly load keeps cut-over cities current, it never cuts a city over.
     """
     from extractors import endpoint_from_airflow
-    from jinbao.cutover import load_refusal
+    from jinbao.cutover import city_held, load_refusal
     from jinbao.runner import run_city
     from jinbao.spec import city_spec
     from jinbao.targets import open_target
@@ -43,12 +43,13 @@ def load_city_with_airflow_connections(
     url = target_url_from_airflow(target_conn_id)
     with open_target(url) as target:
         target.ensure_schema()
-        why_not = load_refusal(target, spec.city)
-        if why_not and not force:
-            return {"city": city, "skipped": why_not, "reconciled": True, "entities": {}}
-        endpoint = endpoint_from_airflow(spec.source.conn_id, spec.source.database)
-        run = run_city(spec, endpoint, target, mode=mode)
-        report = write_report(run, target, Path(reports_dir), target_label=target.url)
+        with city_held(target, spec.city):  # never beside a cutover step (a rollback) of the city
+            why_not = load_refusal(target, spec.city)
+            if why_not and not force:
+                return {"city": city, "skipped": why_not, "reconciled": True, "entities": {}}
+            endpoint = endpoint_from_airflow(spec.source.conn_id, spec.source.database)
+            run = run_city(spec, endpoint, target, mode=mode)
+            report = write_report(run, target, Path(reports_dir), target_label=target.url)
     return {
         "city": city,
         "batch_id": run.batch_id,

@@ -1,5 +1,6 @@
 """Failures end with a clear message and a non-zero exit, never a silent success."""
 
+import pytest
 from typer.testing import CliRunner
 
 from jinbao.cli import app
@@ -68,7 +69,7 @@ def _log(url: str, *steps: tuple[str, str]) -> None:
         t.ensure_schema()
         for i, (step, status) in enumerate(steps):
             t.execute(
-                "INSERT INTO province.cutover_log (city, started_at, step, status) VALUES ('daqing', ?, ?, ?)",
+                f"INSERT INTO province.cutover_log (city, started_at, step, status) VALUES ('daqing', {t.marker}, {t.marker}, {t.marker})",
                 [dt.datetime(2026, 11, 1, 9, i), step, status],
             )
 
@@ -112,3 +113,68 @@ def test_a_production_load_refuses_a_city_whose_cutover_is_not_executed(tmp_path
             assert forced.exit_code == 2 and "forced:" in forced.output and "cannot connect" in forced.output
         else:  # an executed city passes the check and goes on to its source
             assert "refusing" not in result.output and "cannot connect" in result.output
+
+
+@pytest.mark.postgres
+def test_a_load_beside_a_cutover_step_of_its_city_is_refused(tmp_path, monkeypatch, pg_database_factory):
+    """A load beside a running rollback would put rows back into the city the rollback removes."""
+    from jinbao.targets import open_target
+
+    _unreachable_daqing(tmp_path, monkeypatch)
+    url = pg_database_factory()
+    _log(url, ("rehearse", "passed"), ("execute", "passed"))
+    with open_target(url) as step:  # a cutover step of daqing, running
+        assert step.try_lock("cutover.daqing")
+        result = CliRunner().invoke(app, ["load", "daqing", "--target", url])
+        assert result.exit_code == 2
+        assert "daqing: a cutover step or a load of this city is running" in result.output
+        assert "cannot connect" not in result.output  # refused before the source is touched
+        other = CliRunner().invoke(app, ["load", "harbin", "--force", "--target", url])
+        assert "is running" not in other.output  # another city is not held
+    result = CliRunner().invoke(app, ["load", "daqing", "--target", url])
+    assert result.exit_code == 2 and "cannot connect" in result.output  # released: on to its source
+
+
+def _main(monkeypatch, capsys, *argv: str) -> tuple[int, str]:
+    """Run the console script as a shell would."""
+    from jinbao.cli import main
+
+    monkeypatch.setattr("sys.argv", ["jinbao", *argv])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    out = capsys.readouterr()
+    return exit_.value.code, out.out + out.err
+
+
+def test_errors_outside_a_load_end_in_one_line_too(tmp_path, monkeypatch, capsys):
+    code, out = _main(monkeypatch, capsys, "simulate", "shenyang")
+    assert code == 2 and "no spec for city 'shenyang'" in out and "Traceback" not in out
+    code, out = _main(monkeypatch, capsys, "inspect-encoding", "shenyang", "dbo.ac01")
+    assert code == 2 and "no spec for city 'shenyang'" in out
+    monkeypatch.chdir(tmp_path)  # the simulator writes under ./.jinbao
+    code, out = _main(monkeypatch, capsys, "simulate", "harbin", "--persons", "10")
+    assert code == 2 and "cannot simulate harbin" in out and "give more persons" in out
+    for k, v in {"HOST": "127.0.0.1", "PORT": "14x3", "USER": "u", "PASSWORD": "pw"}.items():
+        monkeypatch.setenv(f"JINBAO_HARBIN_{k}", v)
+    code, out = _main(
+        monkeypatch, capsys, "load", "harbin", "--force", "--target", f"duckdb:///{tmp_path}/p.duckdb"
+    )
+    assert code == 2 and "JINBAO_HARBIN_PORT must be a TCP port number, not '14x3'" in out
+
+
+def test_a_load_whose_reports_cannot_be_written_stops_before_it_loads(tmp_path, monkeypatch, capsys):
+    _unreachable_daqing(tmp_path, monkeypatch)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    code, out = _main(
+        monkeypatch,
+        capsys,
+        "load",
+        "daqing",
+        "--force",
+        "--reports",
+        str(blocker / "reports"),
+        "--target",
+        f"duckdb:///{tmp_path}/p.duckdb",
+    )
+    assert code == 2 and "Not a directory" in out and "cannot connect" not in out
