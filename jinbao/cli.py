@@ -380,19 +380,21 @@ def simulate(
 @app.command()
 def cities() -> None:
     """List the city specs in cities/."""
-    from jinbao.spec import all_cities, city_spec
+    from jinbao.spec import all_cities, city_spec, shared_settings
 
     t = Table("city", "name", "dialect", "driver", "TDS", "entities")
     names = all_cities()
     if not names:
         console.print("[red]error:[/] no city specs found (check JINBAO_CITIES_DIR)")
         raise typer.Exit(2)
+    specs = []
     for c in names:
         try:
             s = city_spec(c)
         except JinbaoError as exc:
             console.print(f"[red]error:[/] {exc}")
             raise typer.Exit(2) from exc
+        specs.append(s)
         t.add_row(
             s.city,
             s.display_name,
@@ -402,6 +404,11 @@ def cities() -> None:
             ", ".join(n for n, _ in s.ordered_entities()),
         )
     console.print(t)
+    problems = shared_settings(specs)
+    for problem in problems:
+        console.print(f"[red]error:[/] {problem}", soft_wrap=True)
+    if problems:
+        raise typer.Exit(2)
 
 
 def main() -> None:

@@ -226,7 +226,6 @@ class CitySpec(_Strict):
     city: str
     display_name: str
     division_code: str = Field(pattern=r"^\d{6}$")
-    partition: str = "2"
     source: SourceSpec
     simulator: SimulatorSpec | None = None
     entities: dict[str, EntitySpec]
@@ -291,7 +290,8 @@ def load_spec(path: str | Path) -> CitySpec:
         raise SpecError(f"{path}: invalid city spec\n" + "\n".join(lines)) from None
 
 
-def city_spec(city: str, cities_dir: Path = CITIES_DIR) -> CitySpec:
+def city_spec(city: str, cities_dir: Path | None = None) -> CitySpec:
+    cities_dir = cities_dir or CITIES_DIR  # read when called: tests and JINBAO_CITIES_DIR point it elsewhere
     path = cities_dir / f"{city}.yml"
     if "/" in city or not path.exists():
         known = ", ".join(sorted(p.stem for p in cities_dir.glob("*.yml")))
@@ -302,5 +302,27 @@ def city_spec(city: str, cities_dir: Path = CITIES_DIR) -> CitySpec:
     return spec
 
 
-def all_cities(cities_dir: Path = CITIES_DIR) -> list[str]:
+def all_cities(cities_dir: Path | None = None) -> list[str]:
+    cities_dir = cities_dir or CITIES_DIR
     return sorted(p.stem for p in cities_dir.glob("*.yml"))
+
+
+def shared_settings(specs: list[CitySpec]) -> list[str]:
+    """Settings two cities must never share: a spec copied for a new city and left pointing at the old
+    city's database (its environment prefix, its Airflow connection) would load that database as the new city.
+    """
+    problems = []
+    for label, value_of in (
+        ("source.env_prefix", lambda s: s.source.env_prefix),
+        ("source.conn_id", lambda s: s.source.conn_id),
+        ("display_name", lambda s: s.display_name),
+    ):
+        seen: dict[str, list[str]] = {}
+        for spec in specs:
+            seen.setdefault(value_of(spec), []).append(spec.city)
+        problems += [
+            f"{' and '.join(cities)} share {label} {value!r}: each city needs its own"
+            for value, cities in seen.items()
+            if len(cities) > 1
+        ]
+    return problems

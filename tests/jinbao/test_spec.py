@@ -91,3 +91,25 @@ def test_a_spec_must_name_its_own_city(tmp_path):
     shutil.copy(CITIES_DIR_FOR_TESTS / "harbin.yml", tmp_path / "qiqihar.yml")
     with pytest.raises(SpecError, match="does not match the file name"):
         city_spec("qiqihar", tmp_path)
+
+
+def test_a_copied_spec_still_pointing_at_its_original_city_is_caught(tmp_path, monkeypatch):
+    """Copy harbin.yml to jiamusi.yml and change only the city: it would load Harbin's database as Jiamusi."""
+    from typer.testing import CliRunner
+
+    from jinbao.cli import app
+    from jinbao.spec import shared_settings
+
+    original = (CITIES_DIR_FOR_TESTS / "harbin.yml").read_text(encoding="utf-8")
+    (tmp_path / "harbin.yml").write_text(original, encoding="utf-8")
+    (tmp_path / "jiamusi.yml").write_text(original.replace("city: harbin", "city: jiamusi"), encoding="utf-8")
+    specs = [city_spec(c, tmp_path) for c in ("harbin", "jiamusi")]
+    assert shared_settings(specs) == [
+        "harbin and jiamusi share source.env_prefix 'JINBAO_HARBIN': each city needs its own",
+        "harbin and jiamusi share source.conn_id 'jinbao_city_harbin': each city needs its own",
+        "harbin and jiamusi share display_name '哈尔滨': each city needs its own",
+    ]
+    assert shared_settings([city_spec(c) for c in all_cities()]) == []  # the cities we ship
+    monkeypatch.setattr("jinbao.spec.CITIES_DIR", tmp_path)
+    result = CliRunner().invoke(app, ["cities"])
+    assert result.exit_code == 2 and "share source.env_prefix" in result.output
