@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -20,8 +21,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-# rich cuts tables to 80 columns when output is a file or a CI log; the summary needs about 110
-console = Console(width=None if sys.stdout.isatty() else 120)
+# rich cuts tables to 80 columns when output is a file or a CI log; the verify table needs about 170
+console = Console(width=None if sys.stdout.isatty() else int(os.environ.get("COLUMNS") or 0) or 200)
 
 
 class Driver(StrEnum):
@@ -319,7 +320,8 @@ def inspect_encoding(
             f"{s.ideographs:.0%}",
             f"{s.mojibake:.0%}",
             f"{s.score:.2f}",
-            " | ".join(s.samples)[:60],
+            # the first character of each value shows how the bytes decode without printing a person's data
+            " | ".join(v[:1] + "…" for v in s.samples)[:60],
         )
     console.print(t)
     best = scores[0]

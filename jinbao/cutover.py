@@ -93,7 +93,10 @@ def check_order(target: ProvincialTarget, city: str, step: str) -> str | None:
     if step == "execute":
         if now == "interrupted":
             return None  # an execute that never finished is finished by the next one
-        if _last(steps, "rehearse", None) != _last(steps, "rehearse"):
+        latest = _last(steps, "rehearse", None)
+        if latest != _last(steps, "rehearse"):
+            if steps[latest][1] in UNFINISHED:
+                return "the latest rehearsal did not finish (interrupted): rehearse again"
             return "the latest rehearsal failed: fix it and rehearse again"
         if _last(steps, "rehearse") <= max(_last(steps, "execute"), _last(steps, "rollback")):
             return "no passing rehearsal since the last execute or rollback: run --rehearse first"

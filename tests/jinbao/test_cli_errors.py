@@ -178,3 +178,24 @@ def test_a_load_whose_reports_cannot_be_written_stops_before_it_loads(tmp_path, 
         f"duckdb:///{tmp_path}/p.duckdb",
     )
     assert code == 2 and "Not a directory" in out and "cannot connect" not in out
+
+
+@pytest.mark.simulator
+def test_inspect_encoding_names_the_real_charset_without_printing_personal_data(monkeypatch, capsys):
+    """Mudanjiang declares cp850 and stores GBK bytes (read as GB18030, its superset): the sample must show it, but not whole names or addresses."""
+    import duckdb
+
+    from jinbao.demo import simulated_city_db
+    from jinbao.spec import city_spec
+
+    code, out = _main(monkeypatch, capsys, "inspect-encoding", "mudanjiang", "dbo.ac01", "--simulated")
+    assert code is None or code == 0, out
+    assert "declared cp850; spec says actual gb18030; the sample looks like gb18030" in " ".join(out.split())
+    con = duckdb.connect(str(simulated_city_db(city_spec("mudanjiang"), 5000, 20261203)), read_only=True)
+    names = [r[0] for r in con.execute("SELECT DISTINCT aac003 FROM dbo.ac01 LIMIT 200").fetchall()]
+    con.close()
+    # as the server holds them (GBK bytes read as cp850) and as they really are
+    shown = [n.strip() for n in names if n and len(n.strip()) > 1]
+    real = [n.encode("cp850").decode("gb18030") for n in shown]
+    assert len(real) > 20 and all(len(n) >= 2 for n in real)
+    assert not [n for n in shown + real if n in out]

@@ -316,3 +316,26 @@ def test_an_interrupted_execute_is_detected_then_rolled_back_or_finished(
         assert [
             tuple(r) for r in t.fetchall("SELECT step, status FROM province.cutover_log ORDER BY started_at")
         ][-3:] == [("rehearse", "passed"), ("execute", "interrupted"), ("execute", "passed")]
+
+
+@pytest.mark.parametrize(
+    "status, message",
+    [
+        ("running", "the latest rehearsal did not finish (interrupted): rehearse again"),
+        ("interrupted", "the latest rehearsal did not finish (interrupted): rehearse again"),
+        ("failed", "the latest rehearsal failed: fix it and rehearse again"),
+        ("passed", None),
+    ],
+)
+def test_execute_after_a_rehearsal_says_how_that_rehearsal_ended(tmp_path, status, message):
+    import datetime as dt
+
+    from jinbao.cutover import check_order
+
+    with open_target(f"duckdb:///{tmp_path / 'p.duckdb'}") as t:
+        t.ensure_schema()
+        t.execute(
+            "INSERT INTO province.cutover_log (city, started_at, step, status) VALUES ('daqing', ?, 'rehearse', ?)",
+            [dt.datetime(2026, 11, 1, 9), status],
+        )
+        assert check_order(t, "daqing", "execute") == message
