@@ -235,7 +235,10 @@ def _run_step(step, spec, endpoint, target, reports_dir, *, force, checker) -> S
         target.scope = "P"
     elif step == "verify":
         result.detail = verify_city(spec, endpoint, target, checker=checker)
-        result.passed = all(e["matches"] for e in result.detail["entities"].values())
+        result.passed = (
+            all(e["matches"] for e in result.detail["entities"].values())
+            and result.detail["consolidated"]["matches"]
+        )
     else:
         target.begin()
         try:
@@ -355,4 +358,9 @@ def _verify(spec: CitySpec, endpoint: SourceEndpoint, target: ProvincialTarget, 
             **masked,
             "matches": differences == 0 and expect_money == got_money,
         }
+    # the consolidated persons the city's rows lean on: per-city rows can all match while a person is gone
+    gaps = target.consolidation_gaps(spec.city, limit)
+    for key in ("persons_missing_ids", "persons_differing_ids"):
+        gaps[key] = [mask_ids_in_text(k) for k in gaps[key]]
+    out["consolidated"] = gaps
     return out

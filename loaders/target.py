@@ -907,6 +907,50 @@ class ProvincialTarget:
         )[0]
         return int(n), Decimal(total)
 
+    def consolidation_gaps(self, city: str, limit: int = 20) -> dict:
+        """What is wrong with the consolidated records the city's rows lean on (production scope).
+
+        ``persons_missing``: ID numbers of the city's source persons with no ``person`` row;
+        ``persons_differing``: persons whose attributes are not those the consolidation rule takes (the
+        first source record in (source_city, source_person_no) order, any city); ``orphans``: rows of the
+        city's enrolments, contributions and accounts whose person is missing. Up to ``limit`` ID numbers each.
+        """
+        test = self._test()
+        m = self.marker
+        person_cols = [c.name for c in ENTITY_TABLES["person"].columns if c.name != "partition_code"]
+        same = " AND ".join(f"p.{ident(c)} IS NOT DISTINCT FROM f.{ident(c)}" for c in person_cols)
+        city_ids = f"SELECT id_number FROM {SCHEMA}.person_xref WHERE scope = 'P' AND source_city = {m}"
+        found = f"SELECT 1 FROM {SCHEMA}.person p WHERE p.id_number = {{0}}.id_number AND p.partition_code <> '{test}'"
+        queries = {
+            "persons_missing": (
+                f"SELECT DISTINCT x.id_number FROM {SCHEMA}.person_xref x WHERE x.scope = 'P' "
+                f"AND x.source_city = {m} AND NOT EXISTS ({found.format('x')})"
+            ),
+            "persons_differing": (
+                f"SELECT f.id_number FROM (SELECT x.*, row_number() OVER (PARTITION BY x.id_number "
+                f"ORDER BY x.source_city, x.source_person_no) AS rn FROM {SCHEMA}.person_xref x "
+                f"WHERE x.scope = 'P' AND x.id_number IN ({city_ids})) f JOIN {SCHEMA}.person p "
+                f"ON p.id_number = f.id_number AND p.partition_code <> '{test}' WHERE f.rn = 1 AND NOT ({same})"
+            ),
+        }
+        out: dict = {}
+        for key, sql in queries.items():
+            ids = [r[0] for r in self.fetchall(sql, [city])]
+            out[key], out[f"{key}_ids"] = len(ids), sorted(ids)[:limit]
+        out["orphans"] = {}
+        for entity in ("enrolment", "contribution", "account"):
+            out["orphans"][entity] = int(
+                self.fetchall(
+                    f"SELECT count(*) FROM {SCHEMA}.{entity} e WHERE e.source_city = {m} "
+                    f"AND e.partition_code <> '{test}' AND NOT EXISTS ({found.format('e')})",
+                    [city],
+                )[0][0]
+            )
+        out["matches"] = (
+            not out["persons_missing"] and not out["persons_differing"] and not any(out["orphans"].values())
+        )
+        return out
+
     def diff_rows(self, table: str, city: str, source: pa.Table, limit: int = 20) -> dict:
         """Compare the city's rows of ``table`` with (key ``k``, digest ``h``) pairs from the live source.
 

@@ -129,10 +129,39 @@ def test_verify_reports_exactly_the_rows_tampered_with_in_the_province_and_at_th
         [id_number, insurance_type],
     )
 
+    # and the consolidated records: one person gone (its rows orphaned), another's name changed
+    gone, renamed = [
+        r[0]
+        for r in target.fetchall(
+            "SELECT DISTINCT id_number FROM province.contribution WHERE source_city = 'daqing' ORDER BY 1 LIMIT 2"
+        )
+    ]
+    orphaned = {
+        entity: target.fetchall(
+            target._p(
+                f"SELECT count(*) FROM province.{entity} WHERE source_city = 'daqing' AND id_number = ?"
+            ),
+            [gone],
+        )[0][0]
+        for entity in ("enrolment", "contribution", "account")
+    }
+    assert orphaned["contribution"] > 0
+    target.execute(target._p("DELETE FROM province.person WHERE id_number = ?"), [gone])
+    target.execute(target._p("UPDATE province.person SET name = '王五' WHERE id_number = ?"), [renamed])
+
     with TdsServer(daqing_db) as server:
         ep = SourceEndpoint("127.0.0.1", server.port, "etl", "verify-pw", spec.source.database)
         verified = run_step("verify", spec, ep, target, reports, checker=checker)
     assert not verified.passed
+    masked = [f"{i[:6]}********{i[-4:]}" for i in (gone, renamed)]
+    assert verified.detail["consolidated"] == {
+        "persons_missing": 1,
+        "persons_missing_ids": [masked[0]],
+        "persons_differing": 1,
+        "persons_differing_ids": [masked[1]],
+        "orphans": orphaned,
+        "matches": False,
+    }
     found = {
         name: (e["missing"], e["extra"], e["changed"], e["quarantine_missing"], e["quarantine_extra"])
         for name, e in verified.detail["entities"].items()
