@@ -224,8 +224,19 @@ def cutover(
     if result.run:
         _summary([result.run])
     for key, value in result.detail.items():
-        if key != "entities":
-            console.print(f"{key}: {value}")
+        if key not in ("entities", "consolidated"):
+            console.print(f"{key}: {value}", soft_wrap=True)
+    if "consolidated" in result.detail:
+        c = result.detail["consolidated"]
+        orphans = ", ".join(f"{n} {entity}" for entity, n in c["orphans"].items())
+        console.print(
+            f"consolidated persons: {c['persons_missing']} missing, {c['persons_differing']} not as derived, "
+            f"rows whose person is gone: {orphans} · " + ("[green]yes[/]" if c["matches"] else "[red]NO[/]"),
+            soft_wrap=True,
+        )
+        for kind in ("persons_missing", "persons_differing"):
+            if c[f"{kind}_ids"]:  # ID numbers already masked
+                console.print(f"  {kind.replace('_', ' ')}: {', '.join(c[f'{kind}_ids'])}", soft_wrap=True)
     if "entities" in result.detail:
         t = Table(
             "entity",

@@ -214,6 +214,8 @@ def _run_step(step, spec, endpoint, target, reports_dir, *, force, checker) -> S
     started = _now()
     result = StepResult(spec.city, step, passed=False)
     batch_id = new_batch_id(spec.city) if step in ("rehearse", "execute") else None
+    if force and why_not:
+        result.detail["forced"] = why_not
     _begin_log(target, spec.city, step, started, batch_id)
     if step in ("rehearse", "execute"):
         scope = "T" if step == "rehearse" else "P"
@@ -226,7 +228,18 @@ def _run_step(step, spec, endpoint, target, reports_dir, *, force, checker) -> S
         run = run_city(spec, endpoint, target, checker=checker, mode="full", scope=scope, batch_id=batch_id)
         result.run, result.passed = run, run.reconciled
         result.detail["partition"] = "test (T)" if scope == "T" else "business partitions"
-        result.report = write_report(run, target, reports_dir, target_label=target.url)
+        result.report = write_report(
+            run,
+            target,
+            reports_dir,
+            target_label=target.url,
+            step={
+                "name": step,
+                "partition": result.detail["partition"],
+                "resumed": result.detail.get("resumed"),
+                "forced": result.detail.get("forced"),
+            },
+        )
         if step == "execute" and run.reconciled:
             target.scope = "T"
             target.begin()
@@ -234,7 +247,7 @@ def _run_step(step, spec, endpoint, target, reports_dir, *, force, checker) -> S
             target.commit()
         target.scope = "P"
     elif step == "verify":
-        result.detail = verify_city(spec, endpoint, target, checker=checker)
+        result.detail.update(verify_city(spec, endpoint, target, checker=checker))
         result.passed = (
             all(e["matches"] for e in result.detail["entities"].values())
             and result.detail["consolidated"]["matches"]

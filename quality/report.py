@@ -31,13 +31,20 @@ def _personal_columns() -> tuple[set[str], dict[str, str]]:
     return personal, meaning
 
 
-def write_report(run, target, reports_dir: str | Path, *, target_label: str) -> Path:
-    """Render the HTML report for one city run; also refresh ``latest-<city>.html``."""
+def write_report(
+    run, target, reports_dir: str | Path, *, target_label: str, step: dict | None = None
+) -> Path:
+    """Render the HTML report for one city run; also refresh ``latest-<city>.html``.
+
+    ``step``: the cutover step that loaded (name, partition, and why it was resumed or forced, if so). A
+    rehearsal's report refreshes ``latest-<city>-rehearsal.html`` instead: it loaded the test partition.
+    """
     reports_dir = Path(reports_dir)
     reports_dir.mkdir(parents=True, exist_ok=True)
     personal = _personal_columns()
     html = _env.get_template("report.html.j2").render(
         run=run,
+        step=step,
         target=target_label,
         generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         quarantine=[{"entity": e, "reason": r, "rows": n} for e, r, n in target.quarantine_summary(run.city)],
@@ -53,7 +60,12 @@ def write_report(run, target, reports_dir: str | Path, *, target_label: str) -> 
     )
     path = reports_dir / f"{run.batch_id}.html"
     path.write_text(html, encoding="utf-8")
-    (reports_dir / f"latest-{run.city}.html").write_text(html, encoding="utf-8")
+    latest = (
+        f"latest-{run.city}-rehearsal.html"
+        if step and step["name"] == "rehearse"
+        else f"latest-{run.city}.html"
+    )
+    (reports_dir / latest).write_text(html, encoding="utf-8")
     return path
 
 

@@ -48,6 +48,17 @@ def test_cutover_runs_in_order_and_rollback_restores_the_previous_state(
 
     executed = step("execute")
     assert executed.passed
+    # each load report says which step wrote it; "latest" is the production load, the rehearsal keeps its own
+    assert "Cutover step <b>rehearse</b>, into the test (T)" in rehearsal.report.read_text(encoding="utf-8")
+    assert "Cutover step <b>execute</b>, into the business partitions" in executed.report.read_text(
+        encoding="utf-8"
+    )
+    assert (reports / "latest-harbin.html").read_text(encoding="utf-8") == executed.report.read_text(
+        encoding="utf-8"
+    )
+    assert (reports / "latest-harbin-rehearsal.html").read_text(
+        encoding="utf-8"
+    ) == rehearsal.report.read_text(encoding="utf-8")
     codes = {r[0] for r in target.fetchall("SELECT DISTINCT partition_code FROM province.person")}
     assert "T" not in codes and "1" in codes  # harbin enterprise employees land in partition 1
     assert_entity_matches(target, harbin_db, "person")
@@ -326,6 +337,10 @@ def test_an_interrupted_execute_is_detected_then_rolled_back_or_finished(
             tuple(r) for r in t.fetchall("SELECT step, status FROM province.cutover_log ORDER BY started_at")
         ] == [("rehearse", "passed"), ("execute", "interrupted"), ("rollback", "passed")]
     assert cli("cutover", "harbin", "--execute").exit_code == 2  # a rollback needs a new rehearsal
+    forced = cli("cutover", "harbin", "--verify", "--force")  # rolled back: out of order, and says so
+    assert "forced: the city is rolled back: nothing to verify" in forced.output
+    with open_target(url) as t:
+        t.execute("DELETE FROM province.cutover_log WHERE step = 'verify'")  # as if it had not run
 
     # ... or the next --execute finishes it: exactly the truth, nothing twice
     rehearse()
@@ -333,6 +348,8 @@ def test_an_interrupted_execute_is_detected_then_rolled_back_or_finished(
     finished = cli("cutover", "harbin", "--execute")
     assert finished.exit_code == 0, finished.output
     assert "finishes the execute that was interrupted" in finished.output
+    report = (tmp_path / "reports" / "latest-harbin.html").read_text(encoding="utf-8")
+    assert "<b>resumed</b>: it finishes the execute that was interrupted" in report
     with open_target(url) as t:
         assert state(t, "harbin") == "executed" and load_refusal(t, "harbin") is None
         for entity in ENTITIES:
