@@ -81,10 +81,10 @@ def demo(
 
     _setup_logging(verbose)
 
-    def progress(rec) -> None:
+    def progress(city: str, rec) -> None:
         console.print(
-            f"  {rec.entity:<13} extracted {rec.extracted_rows:>9,}  loaded {rec.loaded_rows:>9,}  "
-            f"quarantined {rec.quarantined_rows:>7,}"
+            f"  {city:<11} {rec.entity:<13} extracted {rec.extracted_rows:>9,} = loaded {rec.loaded_rows:>9,}"
+            f" + quarantined {rec.quarantined_rows:>7,} + merged {rec.merged_rows:>6,}"
         )
 
     try:

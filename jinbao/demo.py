@@ -86,6 +86,7 @@ def run_demo(
     cities: list[str] | None = None,
     on_entity=None,
 ) -> DemoResult:
+    """Load the simulated province; ``on_entity(city, reconciliation)`` after each entity of each city."""
     from fixtures.tds import TdsServer
     from quality.checks import PageChecker
     from quality.report import write_report
@@ -100,7 +101,13 @@ def run_demo(
             db = databases[spec.city]
             with TdsServer(db, server_name=f"SIM_{spec.city.upper()}") as server:
                 endpoint = SourceEndpoint("127.0.0.1", server.port, "jinbao", password, spec.source.database)
-                run = run_city(spec, endpoint, target, checker=checker, on_entity=on_entity)
+                run = run_city(
+                    spec,
+                    endpoint,
+                    target,
+                    checker=checker,
+                    on_entity=(lambda rec, city=spec.city: on_entity(city, rec)) if on_entity else None,
+                )
             runs.append(run)
             reports.append(write_report(run, target, reports_dir, target_label=target.url))
     return DemoResult(runs=runs, reports=reports)

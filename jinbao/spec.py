@@ -285,8 +285,11 @@ def load_spec(path: str | Path) -> CitySpec:
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"])
-            lines.append(f"  {loc}: {err['msg']} (got {err.get('input')!r})"[:300])
+            if err["loc"]:
+                loc = ".".join(str(p) for p in err["loc"])
+                lines.append(f"  {loc}: {err['msg']} (got {err.get('input')!r})"[:300])
+            else:  # a rule over the whole spec: its input is the whole spec, not worth repeating
+                lines.append(f"  {err['msg']}"[:300])
         raise SpecError(f"{path}: invalid city spec\n" + "\n".join(lines)) from None
 
 

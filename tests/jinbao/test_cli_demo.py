@@ -20,6 +20,16 @@ def test_demo_loads_reconciles_and_writes_a_masked_report(tmp_path, monkeypatch)
     assert "all entities reconciled" in result.output
     for entity in ("employer", "person", "enrolment", "contribution", "account"):
         assert entity in result.output
+    # progress as each entity ends: city, entity, and counts that add up
+    progress = re.findall(
+        r"^\s+(\w+)\s+(\w+)\s+extracted\s+([\d,]+) = loaded\s+([\d,]+) \+ quarantined\s+([\d,]+) \+ merged\s+([\d,]+)$",
+        result.output,
+        re.M,
+    )
+    assert {(c, e) for c, e, *_ in progress} >= {("harbin", "person"), ("daqing", "contribution")}
+    for *_, extracted, loaded, quarantined, merged in progress:
+        n = [int(x.replace(",", "")) for x in (extracted, loaded, quarantined, merged)]
+        assert n[0] == n[1] + n[2] + n[3]
     reports = list((tmp_path / "reports").glob("harbin-*.html"))
     assert len(list((tmp_path / "reports").glob("latest-*.html"))) == 4  # one per simulated city
     assert len(reports) == 1

@@ -81,8 +81,10 @@ def test_mapping_mistakes_are_caught_when_the_spec_loads(tmp_path, change, messa
     change(raw)
     path = tmp_path / "harbin.yml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
-    with pytest.raises(SpecError, match=message):
+    with pytest.raises(SpecError, match=message) as raised:
         load_spec(path)
+    assert "(got {" not in str(raised.value)  # the rule names the mistake; the whole spec is not echoed
+    assert "  : " not in str(raised.value)  # nor an empty field path
 
 
 def test_a_spec_must_name_its_own_city(tmp_path):
