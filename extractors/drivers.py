@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from extractors.configuration import SourceEndpoint
-from extractors.exceptions import SourceUnavailable
+from extractors.exceptions import SourceUnavailable, driver_message
 from jinbao.spec import SourceSpec
 
 
@@ -55,7 +55,9 @@ def connect(source: SourceSpec, endpoint: SourceEndpoint, *, login_timeout: int 
         conn.execute("SET TEXTSIZE 2147483647")
         return conn
     except Exception as exc:  # driver errors carry no password; the endpoint repr never does
-        raise SourceUnavailable(f"cannot connect to {endpoint} with {source.driver}: {exc}") from exc
+        raise SourceUnavailable(
+            f"cannot connect to {endpoint} with {source.driver}: {driver_message(exc)}"
+        ) from exc
 
 
 _CONF_LOCK = threading.Lock()

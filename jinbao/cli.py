@@ -53,12 +53,6 @@ def _summary(runs) -> None:
         console.print(t)
 
 
-def _driver_message(exc: Exception) -> str:
-    """A driver error's text without its bytes repr (pymssql gives ``(208, b'...')``)."""
-    parts = [a.decode(errors="replace") if isinstance(a, bytes) else str(a) for a in exc.args]
-    return " ".join(" ".join(p.split()) for p in parts) or type(exc).__name__
-
-
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s"
@@ -294,6 +288,7 @@ def inspect_encoding(
     from extractors import SourceEndpoint, endpoint_from_env
     from extractors.drivers import connect
     from extractors.encoding import score_values
+    from extractors.exceptions import driver_message
     from jinbao.spec import city_spec
 
     spec = city_spec(city)
@@ -320,7 +315,7 @@ def inspect_encoding(
             cur.execute(sql)
             rows = cur.fetchall()
         except Exception as exc:  # the driver's own error types: one line, not a traceback
-            raise JinbaoError(f"{city}: cannot read {table}: {_driver_message(exc)}") from exc
+            raise JinbaoError(f"{city}: cannot read {table}: {driver_message(exc)}") from exc
     values = [v for r in rows for v in r if isinstance(v, str)]
     scores = score_values(values, spec.source.charset.declared)
     t = Table("candidate", "decodable", "ideographs", "mojibake", "score", "sample")
