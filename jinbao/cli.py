@@ -424,10 +424,7 @@ def main() -> None:
     that cannot be written), end in one line and exit 2; anything else is a bug and shows its traceback."""
     try:
         app()
-    except JinbaoError as exc:
-        console.print(f"[red]error:[/] {exc}", soft_wrap=True)
-        sys.exit(2)
-    except OSError as exc:
+    except (JinbaoError, OSError) as exc:
         console.print(f"[red]error:[/] {exc}", soft_wrap=True)
         sys.exit(2)
 

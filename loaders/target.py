@@ -147,9 +147,9 @@ class ProvincialTarget:
     def fetch_arrow(self, sql: str, params: list | tuple = ()) -> pa.Table:
         raise NotImplementedError
 
-    def execute_by_key(self, sql: str) -> Any:
+    def execute_by_key(self, sql: str, params: list | tuple = ()) -> Any:
         """Run ``sql``, which joins a page to a large table on its key, as one index lookup per page row."""
-        return self.execute(sql)
+        return self.execute(sql, params)
 
     def stage(self, name: str, rows: pa.Table, like: str | None = None) -> None:
         """Create temp table ``name`` holding ``rows`` (columns and types of ``like`` when given)."""
@@ -341,13 +341,12 @@ class ProvincialTarget:
                 # Only a row not found at its own placement can have an older copy placed elsewhere.
                 # Looking for one probes every partition's index, so the rows found in place (all of
                 # them when a run only updates) are not looked for.
+                self.analyze("compared")  # the search joins it: planned blind it would scan the partitions
                 differs = " OR ".join(f"t.{ident(k)} IS DISTINCT FROM s.{ident(k)}" for k in placement)
-                where_moved = (
-                    f"EXISTS (SELECT 1 FROM compared s WHERE s._new AND {same_business} AND ({differs}))"
+                moved = self._rowcount(
+                    f"DELETE FROM {name} t WHERE EXISTS (SELECT 1 FROM compared s "
+                    f"WHERE s._new AND {same_business} AND ({differs}))"
                 )
-                moved = int(self.fetchall(f"SELECT count(*) FROM {name} t WHERE {where_moved}")[0][0])
-                if moved:
-                    self.execute(f"DELETE FROM {name} t WHERE {where_moved}")
             if counts[0] or counts[1]:
                 non_pk = [c for c in cols if c not in pk]
                 update = ", ".join(f"{ident(c)} = excluded.{ident(c)}" for c in non_pk)

@@ -225,6 +225,29 @@ def test_a_first_load_meeting_a_key_from_an_earlier_page_merges_that_page(target
     ]
 
 
+def test_a_row_whose_period_was_corrected_at_source_moves_and_is_not_doubled(target):
+    """The fee period places a contribution (it closes the key): a corrected period moves the row."""
+    target.begin_entity("contribution", "daqing")
+    target.begin()
+    target.apply("contribution", _payments(_payment("1"), _payment("2", period=199912)))
+    target.commit()
+    target.begin_entity("contribution", "daqing")  # the city has rows now: pages are compared
+    target.begin()
+    res = target.apply(
+        "contribution",
+        _payments(_payment("1"), _payment("2", period=202012), _payment("3", period=202101)),
+    )
+    target.commit()
+    assert (res.inserted, res.updated, res.unchanged) == (1, 1, 1)
+    assert target.fetchall(
+        "SELECT source_key, fee_period, contribution_base FROM province.contribution ORDER BY 1"
+    ) == [
+        ("1", 202401, Decimal("100.00")),
+        ("2", 202012, Decimal("100.00")),
+        ("3", 202101, Decimal("100.00")),
+    ]
+
+
 def test_a_page_with_no_rows_left_is_a_no_op(target):
     target.begin_entity("contribution", "daqing")
     res = target.apply("contribution", _payments())
