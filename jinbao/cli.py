@@ -96,6 +96,7 @@ def demo(
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from exc
     _summary(result.runs)
+    console.print(f"province database: {target}", soft_wrap=True)
     for path in result.reports:
         console.print(f"report: {path}")
     if not result.reconciled:

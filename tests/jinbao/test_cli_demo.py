@@ -18,6 +18,7 @@ def test_demo_loads_reconciles_and_writes_a_masked_report(tmp_path, monkeypatch)
     result = CliRunner().invoke(app, ["demo", "--persons", "400", "--seed", "7"])
     assert result.exit_code == 0, result.output
     assert "all entities reconciled" in result.output
+    assert "province database: duckdb:///jinbao.duckdb" in result.output  # where the rows went
     for entity in ("employer", "person", "enrolment", "contribution", "account"):
         assert entity in result.output
     # progress as each entity ends: city, entity, and counts that add up
